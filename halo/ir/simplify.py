@@ -1,0 +1,235 @@
+"""A small algebraic simplifier: constant folding plus a table of rewrites.
+
+Rules are grouped by root operator as (name, match function) pairs; each
+returns a simpler, equal Expr or None. Integer sums are canonicalized as
+linear forms (constant term last) so bounds like `(x + 1) - (x - 1)` fold
+to `2`. Every rule must be sound under Halide semantics; the property tests
+in tests/test_simplify.py evaluate random expressions before and after.
+"""
+from __future__ import annotations
+
+from . import expr as E
+from . import semantics as sem
+from .mutator import IRMutator
+
+
+def simplify(node):
+    return _Simplifier().mutate(node)
+
+
+def _is_int(t):
+    return (t.is_int() or t.is_uint()) and not t.is_bool()
+
+
+def _no_overflow(t):
+    """Algebra is valid where Halide leaves overflow undefined (i32, i64)."""
+    return t.is_int() and t.bits() >= 32
+
+
+def _fold(n):
+    """Evaluate a node whose children are all constants."""
+    from ..interp.evaluate import ExprEvaluator
+    v = ExprEvaluator(None).eval(n, {})
+    if n.type.is_float():
+        return E.Const(n.type, float(v))
+    return E.Const(n.type, int(v))
+
+
+def _linear(e):
+    """Split an int Expr into ({term: coeff}, const) if it is an Add/Sub/Mul tree."""
+    if isinstance(e, E.Const):
+        return {}, e.value
+    if isinstance(e, E.Add):
+        ta, ca = _linear(e.a)
+        tb, cb = _linear(e.b)
+        return _merge(ta, tb, 1), ca + cb
+    if isinstance(e, E.Sub):
+        ta, ca = _linear(e.a)
+        tb, cb = _linear(e.b)
+        return _merge(ta, tb, -1), ca - cb
+    if isinstance(e, E.Mul) and isinstance(e.b, E.Const):
+        ta, ca = _linear(e.a)
+        k = e.b.value
+        return {t: c * k for t, c in ta.items()}, ca * k
+    return {e: 1}, 0
+
+
+def _merge(a, b, sign):
+    out = dict(a)
+    for t, c in b.items():
+        out[t] = out.get(t, 0) + sign * c
+    return {t: c for t, c in out.items() if c != 0}
+
+
+def _build(terms, const, t):
+    r = None
+    for term, c in terms.items():
+        piece = term if c == 1 else E.Mul(term, E.Const(t, c)) if c != -1 else None
+        if c == -1:
+            r = E.Sub(E.Const(t, 0), term) if r is None else E.Sub(r, term)
+            continue
+        r = piece if r is None else E.Add(r, piece)
+    if r is None:
+        return E.Const(t, const)
+    if const > 0:
+        r = E.Add(r, E.Const(t, const))
+    elif const < 0:
+        r = E.Sub(r, E.Const(t, -const))
+    return r
+
+
+def _size(e):
+    n = 1
+    for f in ("a", "b", "value", "condition", "true_value", "false_value"):
+        c = getattr(e, f, None)
+        if isinstance(c, E.Expr):
+            n += _size(c)
+    return n
+
+
+class _Simplifier(IRMutator):
+    def generic(self, node):
+        node = super().generic(node)
+        if isinstance(node, E.Expr):
+            return self.rewrite(node)
+        return node
+
+    def rewrite(self, e):
+        if isinstance(e, (E.BinOp,)) and isinstance(e.a, E.Const) and isinstance(e.b, E.Const):
+            if not (_no_overflow(e.type) and isinstance(e, (E.Add, E.Sub, E.Mul)) and
+                    not e.type.can_represent(_py_op(e))):
+                return _fold(e)
+        if isinstance(e, E.Cast) and isinstance(e.value, E.Const) and e.type.is_scalar():
+            return E.Const(e.type, sem.cast_scalar(e.type, e.value.type, e.value.value))
+        if isinstance(e, E.Not) and isinstance(e.a, E.Const):
+            return E.Const(e.type, 0 if e.a.value else 1)
+        if isinstance(e, E.Select) and isinstance(e.condition, E.Const):
+            return e.true_value if e.condition.value else e.false_value
+        for rule in RULES.get(type(e).__name__, ()):
+            r = rule(e)
+            if r is not None and r is not e:
+                return self.rewrite(r) if _size(r) < _size(e) or isinstance(r, E.Const) else r
+        return e
+
+
+def _py_op(e):
+    a, b = e.a.value, e.b.value
+    return {E.Add: a + b, E.Sub: a - b, E.Mul: a * b}[type(e)]
+
+
+# -- rules, by root operator -----------------------------------------------------------
+
+def _const(e, v):
+    return isinstance(e, E.Const) and e.value == v
+
+
+def add_zero(e):
+    if _const(e.b, 0) and not e.type.is_float():
+        return e.a
+    if _const(e.a, 0) and not e.type.is_float():
+        return e.b
+
+
+def linear_canonical(e):
+    """Collect like terms of i32/i64 sums: (x + 3) - (x - 1) -> 4."""
+    if not _no_overflow(e.type):
+        return None
+    terms, c = _linear(e)
+    if not e.type.can_represent(c):
+        return None
+    r = _build(terms, c, e.type)
+    return r if _size(r) < _size(e) else None
+
+
+def sub_self(e):
+    if e.a == e.b and not e.type.is_float():
+        return E.Const(e.type, 0)
+
+
+def mul_one_zero(e):
+    if _const(e.b, 1):
+        return e.a
+    if _const(e.a, 1):
+        return e.b
+    if not e.type.is_float() and (_const(e.b, 0) or _const(e.a, 0)):
+        return E.Const(e.type, 0)
+    if isinstance(e.a, E.Const) and not isinstance(e.b, E.Const):
+        return E.Mul(e.b, e.a)
+
+
+def div_one(e):
+    if _const(e.b, 1):
+        return e.a
+
+
+def minmax_same(e):
+    if e.a == e.b:
+        return e.a
+
+
+def min_of_linear(e):
+    """min(x + a, x + b) -> x + min(a, b) for i32/i64 and constant a, b."""
+    if not _no_overflow(e.type):
+        return None
+    ta, ca = _linear(e.a)
+    tb, cb = _linear(e.b)
+    if ta == tb:
+        c = min(ca, cb) if isinstance(e, E.Min) else max(ca, cb)
+        return _build(ta, c, e.type)
+
+
+def cmp_consts(e):
+    if e.a == e.b and not e.a.type.is_float():
+        v = isinstance(e, (E.EQ, E.LE, E.GE))
+        return E.Const(e.type, int(v))
+
+
+def and_true(e):
+    if _const(e.a, 1):
+        return e.b
+    if _const(e.b, 1):
+        return e.a
+    if _const(e.a, 0) or _const(e.b, 0):
+        return E.Const(e.type, 0)
+
+
+def or_false(e):
+    if _const(e.a, 0):
+        return e.b
+    if _const(e.b, 0):
+        return e.a
+    if _const(e.a, 1) or _const(e.b, 1):
+        return E.Const(e.type, 1)
+
+
+def select_same(e):
+    if e.true_value == e.false_value:
+        return e.true_value
+
+
+def cast_noop(e):
+    if e.type == e.value.type:
+        return e.value
+
+
+def let_trivial(e):
+    if isinstance(e.value, (E.Const, E.Variable)):
+        from .mutator import substitute
+        return substitute({e.name: e.value}, e.body)
+
+
+RULES = {
+    "Add": [add_zero, linear_canonical],
+    "Sub": [sub_self, add_zero, linear_canonical],
+    "Mul": [mul_one_zero],
+    "Div": [div_one],
+    "Min": [minmax_same, min_of_linear],
+    "Max": [minmax_same, min_of_linear],
+    "EQ": [cmp_consts], "LE": [cmp_consts], "GE": [cmp_consts],
+    "NE": [cmp_consts], "LT": [cmp_consts], "GT": [cmp_consts],
+    "And": [and_true],
+    "Or": [or_false],
+    "Select": [select_same],
+    "Cast": [cast_noop],
+    "Let": [let_trivial],
+}

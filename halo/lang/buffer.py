@@ -1,0 +1,257 @@
+"""`Buffer`: an n-dimensional array shared with numpy, in Halide's axis order.
+
+Halide's dimension 0 is the fastest-varying one (x). A Buffer holds a numpy
+array whose axes are in the reverse order (numpy's last axis is x), so
+`np.asarray(buf)` is C-ordered for a Buffer made from sizes, and
+`hl.Buffer(ndarray)` shares the array's memory with `buf[x, y] == a[y, x]`.
+Each dimension also has a `min` (Halide's `set_min`), numpy has none.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import CompileError, BufferError
+from ..ir.types import Type, from_numpy
+from .names import anonymous, unique_name
+
+
+class BufferDimension:
+    def __init__(self, buf, i):
+        self._b, self._i = buf, i
+
+    def min(self) -> int:
+        return self._b._mins[self._i]
+
+    def extent(self) -> int:
+        return self._b._arr.shape[self._b._axis(self._i)]
+
+    def max(self) -> int:
+        return self.min() + self.extent() - 1
+
+    def stride(self) -> int:
+        a = self._b._arr
+        return a.strides[self._b._axis(self._i)] // a.itemsize
+
+
+class Buffer:
+    """Halide's `hl.Buffer`, backed by a numpy array (no copies)."""
+
+    def __init__(self, *args, name: str | None = None, reverse_axes: bool = True):
+        self._user_name = name
+        if len(args) >= 1 and isinstance(args[-1], str) and name is None:
+            self._user_name = args[-1]
+            args = args[:-1]
+        if not args:
+            raise CompileError("Buffer() needs a type and sizes, or an array")
+        first = args[0]
+        if isinstance(first, Buffer):
+            arr, mins = first._arr, list(first._mins)
+        elif isinstance(first, Type):
+            sizes = list(args[1]) if len(args) > 1 else []
+            for s in sizes:
+                if not isinstance(s, (int, np.integer)) or s < 0:
+                    raise CompileError(f"Buffer sizes must be non-negative ints, got {sizes!r}")
+            if len(args) > 2:  # storage order: a permutation of dims, innermost first
+                order = list(args[2])
+                shape_by_order = [sizes[d] for d in reversed(order)]
+                base = np.zeros(shape_by_order, dtype=first.numpy_dtype())
+                # numpy axis k of base holds dim order[n-1-k]; move to reversed dims
+                n = len(sizes)
+                perm = [list(reversed(order)).index(n - 1 - k) for k in range(n)]
+                arr = base.transpose(perm)
+            else:
+                arr = np.zeros(tuple(reversed(sizes)), dtype=first.numpy_dtype())
+            mins = [0] * len(sizes)
+        else:
+            a = _as_array(first)
+            arr = a if reverse_axes else a.transpose()
+            mins = [0] * arr.ndim
+        if arr.dtype == np.dtype(object):
+            raise CompileError("Buffer cannot hold Python objects")
+        self._type = from_numpy(arr.dtype)
+        self._arr = arr
+        self._mins = mins
+        self._name = unique_name(self._user_name or anonymous("b"))
+        if self._user_name is None:
+            self._user_name = self._name
+        from .registry import register
+        register(self._name, self)
+
+    # -- numpy interop ----------------------------------------------------------
+    def __array__(self, dtype=None, copy=None):
+        if copy:
+            return np.array(self._arr, dtype=dtype, copy=True)
+        if dtype is not None and np.dtype(dtype) != self._arr.dtype:
+            return self._arr.astype(dtype)
+        return self._arr
+
+    def numpy_view(self, reverse_axes: bool = True):
+        return self._arr if reverse_axes else self._arr.transpose()
+
+    def __dlpack__(self, *args, **kwargs):
+        return self._arr.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self._arr.__dlpack_device__()
+
+    @staticmethod
+    def from_dlpack(obj) -> "Buffer":
+        return Buffer(np.from_dlpack(obj))
+
+    def _axis(self, i: int) -> int:
+        return self._arr.ndim - 1 - i
+
+    # -- Halide's accessors --------------------------------------------------------
+    def name(self) -> str:
+        return self._user_name
+
+    def set_name(self, name: str):
+        self._user_name = name
+
+    def type(self) -> Type:
+        return self._type
+
+    def dimensions(self) -> int:
+        return self._arr.ndim
+
+    def dim(self, i: int) -> BufferDimension:
+        if not 0 <= i < self.dimensions():
+            raise CompileError(f"Buffer {self._user_name} has {self.dimensions()} "
+                               f"dimensions; dim({i}) does not exist")
+        return BufferDimension(self, i)
+
+    def width(self) -> int:
+        return self.dim(0).extent() if self.dimensions() > 0 else 1
+
+    def height(self) -> int:
+        return self.dim(1).extent() if self.dimensions() > 1 else 1
+
+    def channels(self) -> int:
+        return self.dim(2).extent() if self.dimensions() > 2 else 1
+
+    def left(self):
+        return self.dim(0).min()
+
+    def right(self):
+        return self.dim(0).max()
+
+    def top(self):
+        return self.dim(1).min()
+
+    def bottom(self):
+        return self.dim(1).max()
+
+    def number_of_elements(self) -> int:
+        return int(self._arr.size)
+
+    def size_in_bytes(self) -> int:
+        return int(self._arr.nbytes)
+
+    def defined(self) -> bool:
+        return True
+
+    def set_min(self, mins):
+        mins = list(mins)
+        if len(mins) > self.dimensions():
+            raise CompileError(f"set_min got {len(mins)} values for a "
+                               f"{self.dimensions()}-D Buffer {self._user_name}")
+        for i, m in enumerate(mins):
+            self._mins[i] = int(m)
+        from .names import bump_epoch
+        return self
+
+    def translate(self, deltas):
+        for i, d in enumerate(deltas):
+            self._mins[i] += int(d)
+        return self
+
+    def copy(self) -> "Buffer":
+        b = Buffer(np.array(self._arr, copy=True), name=self._user_name)
+        b._mins = list(self._mins)
+        return b
+
+    def fill(self, value):
+        self._arr[...] = value
+        return self
+
+    def contains(self, *coords) -> bool:
+        coords = _coords(coords)
+        return all(self._mins[i] <= c < self._mins[i] + self.dim(i).extent()
+                   for i, c in enumerate(coords))
+
+    def reverse_axes(self) -> "Buffer":
+        b = Buffer(self._arr.transpose(), name=self._user_name)
+        b._mins = list(reversed(self._mins))
+        return b
+
+    def cropped(self, dim: int, min: int, extent: int) -> "Buffer":
+        lo = min - self._mins[dim]
+        if lo < 0 or lo + extent > self.dim(dim).extent():
+            raise BufferError(f"crop of Buffer {self._user_name} dimension {dim} to "
+                              f"[{min}, {min + extent}) is outside its bounds")
+        idx = [slice(None)] * self.dimensions()
+        idx[self._axis(dim)] = slice(lo, lo + extent)
+        b = Buffer(self._arr[tuple(idx)], name=self._user_name)
+        b._mins = list(self._mins)
+        b._mins[dim] = min
+        return b
+
+    def all_equal(self, value) -> bool:
+        return bool(np.all(self._arr == value))
+
+    # -- element access in Halide coordinates ------------------------------------
+    def _index(self, coords):
+        coords = _coords(coords)
+        if len(coords) != self.dimensions():
+            raise IndexError(f"Buffer {self._user_name} has {self.dimensions()} "
+                             f"dimensions, got {len(coords)} indices")
+        idx = []
+        for i, c in enumerate(coords):
+            ext = self.dim(i).extent()
+            m = self._mins[i]
+            if not (m <= c < m + ext):
+                raise IndexError(f"index {c} is out of bounds for axis {i} with "
+                                 f"min={m}, extent={ext}")
+            idx.append(c - m)
+        return tuple(reversed(idx))
+
+    def __getitem__(self, coords):
+        from .expr import ExprLike, Expr
+        cs = coords if isinstance(coords, (tuple, list)) else (coords,)
+        if any(isinstance(c, (ExprLike, Expr)) for c in cs) or any(
+                not isinstance(c, (int, np.integer)) for c in cs):
+            from .param import _image_call
+            return _image_call(self, self._name, self._type, self.dimensions(),
+                               tuple(cs), self._user_name)
+        v = self._arr[self._index(coords)]
+        return v.item()
+
+    def __setitem__(self, coords, value):
+        self._arr[self._index(coords)] = value
+
+    def __repr__(self):
+        dims = ", ".join(f"[{self._mins[i]}, {self.dim(i).extent()}]"
+                         for i in range(self.dimensions()))
+        return f"<halo.Buffer '{self._user_name}' {self._type} {dims}>"
+
+    def __hash__(self):
+        return id(self)
+
+
+def _coords(coords):
+    if len(coords) == 1 and isinstance(coords[0], (tuple, list)):
+        coords = tuple(coords[0])
+    if not isinstance(coords, tuple):
+        coords = (coords,)
+    return tuple(int(c) for c in coords)
+
+
+def _as_array(obj) -> np.ndarray:
+    if isinstance(obj, np.ndarray):
+        return obj
+    if hasattr(obj, "__dlpack__") and not hasattr(obj, "__array_interface__"):
+        return np.from_dlpack(obj)
+    try:
+        return np.asarray(obj)
+    except Exception as e:  # pragma: no cover - depends on the object
+        raise CompileError(f"Cannot make a Buffer from {type(obj).__name__}: {e}") from e

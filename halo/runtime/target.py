@@ -1,0 +1,93 @@
+"""Targets, named like Halide's: `host`, `x86-64-linux-avx2`, `c`, ...
+
+A Target is a value: an architecture/OS string plus features. For the C
+backend it decides the compiler flags.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from ..errors import CompileError
+
+_KNOWN = {"host", "c", "x86-64-linux", "x86-64-linux-avx2", "x86-64-linux-avx512",
+          "host-opencl", "host-cuda"}
+_FEATURES = {"avx", "avx2", "avx512", "sse41", "fma", "f16c", "opencl", "cuda", "debug",
+             "no_asserts", "no_bounds_query", "openmp", "c"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """`Target("host")`, `Target("x86-64-linux-avx2")`, `Target("c")`."""
+    spec: str = "host"
+
+    def __init__(self, spec: str = "host"):
+        if not isinstance(spec, str):
+            raise CompileError(f"Target needs a string, got {spec!r}")
+        spec = spec.strip() or "host"
+        if not Target.validate_target_string(spec):
+            raise CompileError(f"Unknown target {spec!r}; known targets: "
+                               f"{', '.join(sorted(_KNOWN))} (plus -feature suffixes)")
+        object.__setattr__(self, "spec", spec)
+
+    @staticmethod
+    def validate_target_string(spec: str) -> bool:
+        if spec in _KNOWN:
+            return True
+        parts = spec.split("-")
+        if parts[0] == "host":
+            return all(p in _FEATURES for p in parts[1:])
+        if spec.startswith("x86-64-linux"):
+            return all(p in _FEATURES for p in parts[3:])
+        return False
+
+    def features(self) -> set:
+        parts = self.spec.split("-")
+        if self.spec.startswith("x86-64-linux"):
+            return set(parts[3:])
+        return set(parts[1:]) if parts[0] == "host" else set()
+
+    def has_feature(self, f: str) -> bool:
+        return f.lower() in self.features()
+
+    def has_gpu_feature(self) -> bool:
+        return bool(self.features() & {"opencl", "cuda"})
+
+    def with_feature(self, f: str) -> "Target":
+        return Target(f"{self.spec}-{f.lower()}")
+
+    def to_string(self) -> str:
+        return self.spec
+
+    def __str__(self):
+        return self.spec
+
+    def cflags(self) -> list:
+        """Compiler flags for the C backend."""
+        if self.spec == "c":
+            return ["-O2"]
+        flags = ["-O3", "-fno-math-errno"]
+        f = self.features()
+        if self.spec.startswith("host"):
+            flags.append("-march=native")
+        elif "avx512" in f:
+            flags += ["-march=x86-64-v4"]
+        elif "avx2" in f:
+            flags += ["-march=x86-64-v3"]
+        return flags
+
+    def natural_vector_size(self, t) -> int:
+        width = 64 if ("avx512" in self.features() or self.spec.startswith("host")) else 32
+        return max(1, width // t.bytes())
+
+
+def get_host_target() -> Target:
+    return Target("host")
+
+
+def get_jit_target_from_environment() -> Target:
+    return Target(os.environ.get("HL_JIT_TARGET", "host"))
+
+
+def get_target_from_environment() -> Target:
+    return Target(os.environ.get("HL_TARGET", "host"))

@@ -1,0 +1,102 @@
+"""Schedules as plain data.
+
+A `FuncSchedule` says where a Func is computed and stored; a `StageSchedule`
+(one per definition) says how its loops are split and ordered and what kind
+each loop is. Every directive call also appends a `Directive` record to the
+schedule's `log`, in call order: that log is what schedule files hold, so a
+hand-written schedule and a tuned one are the same data.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from ..ir.stmt import ForKind
+
+
+class TailStrategy(enum.Enum):
+    Auto = "Auto"
+    GuardWithIf = "GuardWithIf"
+    ShiftInwards = "ShiftInwards"
+    RoundUp = "RoundUp"
+    Predicate = "Predicate"
+    PredicateLoads = "PredicateLoads"
+    PredicateStores = "PredicateStores"
+
+
+@dataclass(frozen=True)
+class LoopLevel:
+    """Where to compute or store a Func: `root`, `inlined`, or at a loop."""
+    kind: str                   # "root" | "inlined" | "at"
+    func: str | None = None     # internal name of the consumer Func
+    var: str | None = None      # loop variable name of that consumer
+    stage: int = -1             # stage of the consumer (-1: the last one)
+
+    @staticmethod
+    def root() -> "LoopLevel":
+        return LoopLevel("root")
+
+    @staticmethod
+    def inlined() -> "LoopLevel":
+        return LoopLevel("inlined")
+
+    def is_root(self) -> bool:
+        return self.kind == "root"
+
+    def is_inlined(self) -> bool:
+        return self.kind == "inlined"
+
+
+@dataclass
+class Directive:
+    """One schedule call, e.g. Directive("split", ["x", "xo", "xi", 8])."""
+    name: str
+    args: list
+    stage: int = 0
+
+
+@dataclass
+class Dim:
+    var: str
+    kind: ForKind = ForKind.SERIAL
+    is_rvar: bool = False
+
+
+@dataclass
+class Split:
+    """`old` becomes `outer * factor + inner` (kind "split"), or the
+    reverse (kind "fuse": `old` is the fused name of `inner` and `outer`),
+    or a plain `rename` of `old` to `outer`."""
+    kind: str
+    old: str
+    outer: str
+    inner: str | None = None
+    factor: object = None
+    tail: TailStrategy = TailStrategy.Auto
+
+
+@dataclass
+class StageSchedule:
+    dims: list = field(default_factory=list)    # innermost first
+    splits: list = field(default_factory=list)
+    bounds: dict = field(default_factory=dict)  # var -> (min, extent)
+
+    @staticmethod
+    def default(pure: list, rvars: list) -> "StageSchedule":
+        # Halide's default order: reduction variables innermost, then pure
+        # variables, each list in its declaration order (first = innermost).
+        dims = [Dim(v, is_rvar=True) for v in rvars] + [Dim(v) for v in pure]
+        return StageSchedule(dims=dims)
+
+    def dim_names(self) -> list:
+        return [d.var for d in self.dims]
+
+
+@dataclass
+class FuncSchedule:
+    compute_level: LoopLevel = field(default_factory=LoopLevel.inlined)
+    store_level: LoopLevel = field(default_factory=LoopLevel.inlined)
+    log: list = field(default_factory=list)
+    estimates: dict = field(default_factory=dict)   # dim index -> (min, extent)
+    bounds: dict = field(default_factory=dict)      # pure var -> (min, extent)
+    explicit_compute: bool = False
