@@ -272,7 +272,15 @@ def _unpack_argument(p: CPrinter, i: int, a, query: bool):
         p.emit(f"const int32_t {mn} = (_mins && _mins[{i}]) ? _mins[{i}][{d}] : 0;")
         p.emit(f"if ((int64_t){mn} + (int64_t){ex} > (int64_t)INT32_MAX + 1) {{ "
                f"halo_set_error(_err, {c_string(kind + ' buffer %s: min + extent overflows int32 in dimension ' + str(d))}, {user}); return -3; }}")
-        p.emit(f"const int64_t {st} = {t}->strides ? {t}->strides[{ax}] : (int64_t)({compact});")
+        if d == 0:
+            # As in Halide, the innermost dimension is dense: the compiler then
+            # sees unit-stride accesses and can vectorize them.
+            p.emit(f"if ({t}->strides && {t}->strides[{ax}] != 1 && {ex} > 1) {{ "
+                   f"halo_set_error(_err, {c_string(kind + ' buffer %s has stride %lld in dimension 0, but it must be 1 (dense innermost dimension)')}, "
+                   f"{user}, (long long){t}->strides[{ax}]); return -3; }}")
+            p.emit(f"const int64_t {st} = 1;")
+        else:
+            p.emit(f"const int64_t {st} = {t}->strides ? {t}->strides[{ax}] : (int64_t)({compact});")
         compact = f"{compact} * {t}->shape[{ax}]"
     data = p.declare(a.name, "b_" + a.user_name)
     ct = p.ctype(a.type)

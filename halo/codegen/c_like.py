@@ -161,10 +161,15 @@ class CLikePrinter:
             return f"({a} {op} {b})"
         if t.is_bool():
             return f"({a} != {b})" if op in "+-" else f"({a} && {b})"
-        if t.is_uint() and t.bits() >= 32:
+        if t.bits() >= 32:
+            # u32/u64 wrap in C; i32/i64 overflow is undefined in Halide too,
+            # so plain C arithmetic keeps the compiler's loop analysis precise.
             return f"({a} {op} {b})"
-        w = self.wide_unsigned(t)
-        return f"(({self.ctype(t)})(({w})({a}) {op} ({w})({b})))"
+        if op == "*" and t.is_uint() and t.bits() == 16:
+            # uint16 * uint16 promotes to int and can overflow it: go unsigned.
+            return f"((uint16_t)((uint32_t)({a}) * ({b})))"
+        # 8/16-bit operands promote to int without overflow; cast back wraps.
+        return f"(({self.ctype(t)})({a} {op} {b}))"
 
     def e_Add(self, e): return self._arith(e, "+")
     def e_Sub(self, e): return self._arith(e, "-")

@@ -156,8 +156,14 @@ class Pipeline:
             if a.kind == "output":
                 dummy = np.zeros(1, dtype=a.type.numpy_dtype())
                 shape = tuple(reversed(sizes))
+                # The query reads only shapes and strides, never data: a view of
+                # one element with compact strides describes the request.
+                strides, acc = [], dummy.itemsize
+                for n in reversed(shape):
+                    strides.insert(0, acc)
+                    acc *= max(n, 1)
                 query_vals[i] = (np.lib.stride_tricks.as_strided(
-                    dummy, shape=shape, strides=(0,) * len(shape)), [0] * len(sizes))
+                    dummy, shape=shape, strides=tuple(strides)), [0] * len(sizes))
         boxes = dict(compiled.bounds_query(query_vals))
         results = []
         for i, a in enumerate(compiled.arguments):
@@ -231,6 +237,12 @@ class Callable:
             a = args[idx]
             if a.kind == "param":
                 vals[idx] = v
+            elif isinstance(v, np.ndarray):
+                # numpy order is reversed Halide order already: no Buffer needed
+                if v.dtype != a.dtype:
+                    raise BufferError(f"Buffer {a.user_name} has dtype {v.dtype}, but the "
+                                      f"pipeline needs {a.type}")
+                vals[idx] = (v, _ZEROS[:v.ndim])
             else:
                 b = v if isinstance(v, Buffer) else Buffer(v)
                 if b.type() != a.type:
@@ -238,6 +250,9 @@ class Callable:
                                       f"pipeline needs {a.type}")
                 vals[idx] = (b._arr, b._mins)
         self._compiled(vals)
+
+
+_ZEROS = (0,) * 64
 
 
 def _parse_realize_args(args, kwargs):

@@ -36,6 +36,10 @@ class Argument:
     func: object = None  # the output Function
     value_index: int = 0
 
+    @property
+    def dtype(self):
+        return self.type.numpy_dtype()
+
 
 @dataclass
 class LoweredPipeline:
