@@ -17,6 +17,7 @@ from ..ir.printer import stmt_to_str
 from ..ir.simplify import simplify
 from ..ir.types import Type, i32
 from .bounds_inference import infer_bounds
+from .cse import common_subexpression_elimination
 from .checks import param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
@@ -95,6 +96,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = S.block(*checks, nest)
     body = log("storage_flattening", flatten_storage, body, env)
     body = log("simplify", simplify, body)
+    body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     body = _wrap_lets(bounds.lets, body)
     query, layout = _bounds_query(arguments, bounds)
     return LoweredPipeline(name, arguments, body, query, layout, loop_nest=_wrap_lets(
