@@ -64,8 +64,10 @@ def resolve_references(*nodes) -> References:
             if isinstance(obj, Param):
                 refs.params[v.name] = obj
             elif isinstance(obj, ReductionDomain):
-                refs.rdoms[obj.name] = obj
                 refs.rvars.add(v.name)
+                if obj.name in refs.rdoms:      # bounds/predicates seen already
+                    return
+                refs.rdoms[obj.name] = obj
                 # the RDom's own bounds and predicates may use Params/images
                 for lo, ext in obj.bounds:
                     self.visit(lo)

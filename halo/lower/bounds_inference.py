@@ -21,6 +21,7 @@ from ..ir import expr as E
 from ..ir.mutator import calls_in, expand_lets, substitute
 from ..ir.simplify import simplify
 from ..ir.types import i32
+from .affine import exact_rvar_range, make_domain, split_rvar_part
 from .bounds import Interval, bounds_of_expr, union
 from .schedule_functions import stage_renaming, stage_var, pure_vars_of
 
@@ -60,7 +61,7 @@ def infer_bounds(env, order, definitions, outputs, user_names) -> BoundsResult:
             req = [Interval(E.Const(i32, 0), E.Const(i32, -1))] * f.dimensions()
         req = list(req)
         alloc = list(req)
-        scopes = {}
+        scopes, domains = {}, {}
         for k in range(len(defs) - 1, -1, -1):
             d = defs[k]
             pure = pure_vars_of(f, d)
@@ -76,16 +77,20 @@ def infer_bounds(env, order, definitions, outputs, user_names) -> BoundsResult:
                     lo, simplify(E.Sub(E.Add(lo, ext), E.Const(i32, 1))))
             scopes[k] = scope
             ren = stage_renaming(f, k, d)
+            domains[k] = make_domain([stage_var(fname, k, rv) for rv in d.rvars()],
+                                     d.rvar_bounds(), [substitute(ren, p) for p in d.predicates()]) \
+                if d.rvars() else None
             if k > 0:
                 for i, a in enumerate(d.args):
                     if f.pure_args[i] in pure and isinstance(a, E.Variable):
                         continue
-                    iv = _need_bounded(bounds_of_expr(substitute(ren, a), scope),
+                    iv = _need_bounded(stage_bounds(substitute(ren, a), scope, domains[k]),
                                        f, f, i, "writes")
                     alloc[i] = union(alloc[i], iv)
                 for c in _calls_of(d, fname):
                     for i, a in enumerate(c.args):
-                        iv = _need_bounded(bounds_of_expr(substitute(ren, a), scope), f, f, i)
+                        iv = _need_bounded(stage_bounds(substitute(ren, a), scope, domains[k]),
+                                           f, f, i)
                         req[i] = union(req[i], iv)
                         alloc[i] = union(alloc[i], iv)
         alloc_vars = []
@@ -104,12 +109,13 @@ def infer_bounds(env, order, definitions, outputs, user_names) -> BoundsResult:
                     if c.call_type == E.CallType.FUNC and c.name != fname:
                         box = required.setdefault(c.name, [None] * len(c.args))
                         for i, a in enumerate(c.args):
-                            iv = _need_bounded(bounds_of_expr(a, scope), f, env[c.name], i)
+                            iv = _need_bounded(stage_bounds(a, scope, domains[k]), f,
+                                               env[c.name], i)
                             box[i] = iv if box[i] is None else union(box[i], iv)
                     elif c.call_type == E.CallType.IMAGE:
                         box = image_req.setdefault(c.name, [None] * len(c.args))
                         for i, a in enumerate(c.args):
-                            iv = bounds_of_expr(a, scope)
+                            iv = stage_bounds(a, scope, domains[k])
                             if not iv.is_bounded():
                                 raise CompileError(
                                     f"Buffer {user_names.get(c.name, c.name)} may be accessed "
@@ -122,6 +128,23 @@ def infer_bounds(env, order, definitions, outputs, user_names) -> BoundsResult:
             (let(f"{name}.req.{i}.min", iv.min), let(f"{name}.req.{i}.max", iv.max))
             for i, iv in enumerate(box)]
     return res
+
+
+def stage_bounds(e, scope, domain) -> Interval:
+    """Bounds of `e` in a stage: exact (isl) for the part affine in the
+    stage's RVars when its RDom is constant, intervals for the rest."""
+    if domain is not None:
+        split = split_rvar_part(expand_lets(e), domain.names)
+        if split is not None:
+            rv_part, rest = split
+            exact = exact_rvar_range(rv_part, domain)
+            if exact is not None:
+                lo, hi = exact
+                r = bounds_of_expr(rest, scope)
+                if r.is_bounded():
+                    return Interval(simplify(E.Add(r.min, E.Const(i32, lo))),
+                                    simplify(E.Add(r.max, E.Const(i32, hi))))
+    return bounds_of_expr(e, scope)
 
 
 def _calls_of(d, fname):
