@@ -104,6 +104,11 @@ def _print_stmt(s, indent, out):
         if len(s.values) > 1:
             vals = f"{{{vals}}}"
         out.append(f"{pad}{s.name}({', '.join(p(a) for a in s.args)}) = {vals}")
+    elif isinstance(s, S.ProducerConsumer):
+        out.append(f"{pad}produce {s.name} {{")
+        _print_stmt(s.produce, indent + 1, out)
+        out.append(f"{pad}}}")
+        _print_stmt(s.consume, indent, out)
     elif isinstance(s, S.Realize):
         b = ", ".join(f"[{p(m)}, {p(e)}]" for m, e in s.bounds)
         out.append(f"{pad}realize {s.name}({b}) {{")

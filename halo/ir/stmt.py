@@ -84,6 +84,14 @@ class Provide(Stmt):
 
 
 @_node
+class ProducerConsumer(Stmt):
+    """Compute Func `name` (`produce`), then run the code that reads it."""
+    name: str
+    produce: Stmt
+    consume: Stmt
+
+
+@_node
 class Realize(Stmt):
     """Storage for Func `name` over `bounds` ((min, extent) per dim) in body."""
     name: str

@@ -16,12 +16,13 @@ from ..ir import stmt as S
 from ..ir.printer import stmt_to_str
 from ..ir.simplify import simplify
 from ..ir.types import Type, i32
-from .bounds_inference import infer_bounds
+from .bounds import Interval
+from .bounds_inference import box_touched, infer_bounds
 from .cse import common_subexpression_elimination
 from .checks import param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
-from .schedule_functions import build_produce
+from .schedule_functions import build_loop_nest
 from .storage_flattening import buffer_name, flatten_storage
 
 
@@ -83,24 +84,69 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     log = _Logger(options or LowerOptions())
     env = find_environment(outputs)
     levels = decide_compute_levels(env, outputs)
+    store_levels = {n: _store_level(env[n], lv) for n, lv in levels.items()}
     order = realization_order(env, levels, outputs)
     inlined = {n for n, lv in levels.items() if lv.is_inlined()}
-    # Inline before bounds inference, so bounds see through inlined Funcs.
+    # Inline first, so bounds inference sees through inlined Funcs.
     definitions = {n: [_inline_definition(d, env, inlined) for d in env[n].definitions]
                    for n in order}
     arguments = _arguments(env, order, outputs)
     user_names = {a.name: a.user_name for a in arguments}
-    bounds = log("bounds_inference", infer_bounds, env, order, definitions, outputs, user_names)
-    nest = log("schedule_functions", _build_loop_nest, env, order, definitions, outputs, bounds)
-    checks = _checks(arguments, bounds, env)
+    user_names.update({n: f.user_name for n, f in env.items()})
+    nest = log("schedule_functions", build_loop_nest, env, order, definitions, outputs,
+               levels, store_levels)
+    # Bounds need the whole nest: a producer's region is what its consumers
+    # read at the producer's compute level.
+    bounds = log("bounds_inference", infer_bounds, nest, env, outputs, user_names)
+    nest = bounds.body
+    regions, region_lets = _argument_regions(nest, arguments, env, user_names)
+    checks = _checks(arguments, regions)
     body = S.block(*checks, nest)
     body = log("storage_flattening", flatten_storage, body, env)
     body = log("simplify", simplify, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
-    body = _wrap_lets(bounds.lets, body)
-    query, layout = _bounds_query(arguments, bounds)
-    return LoweredPipeline(name, arguments, body, query, layout, loop_nest=_wrap_lets(
-        bounds.lets, nest), pass_times=log.times)
+    top_lets = bounds.output_lets + region_lets
+    body = _wrap_lets(top_lets, body)
+    query, layout = _bounds_query(arguments, regions, top_lets)
+    return LoweredPipeline(name, arguments, body, query, layout,
+                           loop_nest=_wrap_lets(bounds.output_lets, nest), pass_times=log.times)
+
+
+def _store_level(f, compute_level):
+    s = f.schedule
+    if compute_level.is_root() or compute_level.is_inlined():
+        return compute_level
+    return s.store_level if s.explicit_store else compute_level
+
+
+def _argument_regions(nest, arguments, env, user_names):
+    """(min, max) per dim of what the pipeline writes to each output and
+    reads of each input, as lets at the top of the pipeline."""
+    regions, lets = {}, []
+    for a in arguments:
+        if a.kind == "param":
+            continue
+        if a.kind == "output":
+            f = a.func
+            if a.value_index:
+                regions[a.name] = regions[f.name]
+                continue
+            box = box_touched(nest, f.name, f.dimensions(), user_names, calls=True,
+                              provides=True)
+            tag = "alloc"
+        else:
+            box = box_touched(nest, a.name, a.dimensions, user_names, kind="image")
+            if not box.touched:
+                continue
+            tag = "req"
+        names = []
+        for i, iv in enumerate(box.dims):
+            iv = iv if iv is not None else Interval(E.Const(i32, 0), E.Const(i32, -1))
+            lo, hi = f"{a.name}.{tag}.{i}.min", f"{a.name}.{tag}.{i}.max"
+            lets += [(lo, simplify(iv.min)), (hi, simplify(iv.max))]
+            names.append((E.Variable(i32, lo), E.Variable(i32, hi)))
+        regions[a.name] = names
+    return regions, lets
 
 
 def _inline_definition(d, env, inlined):
@@ -108,18 +154,6 @@ def _inline_definition(d, env, inlined):
     args = tuple(inline_calls(a, env, inlined) for a in d.args)
     values = tuple(inline_calls(v, env, inlined) for v in d.values)
     return Definition(args, values, d.rdoms, d.schedule)
-
-
-def _build_loop_nest(env, order, definitions, outputs, bounds):
-    out_names = {f.name for f in outputs}
-    body = S.block(*[build_produce(env[n], definitions[n]) for n in order])
-    for n in reversed(order):
-        if n in out_names:
-            continue
-        f = env[n]
-        box = tuple((lo, E.Add(E.Sub(hi, lo), E.Const(i32, 1))) for lo, hi in bounds.alloc[n])
-        body = S.Realize(n, tuple(f.output_types), box, body)
-    return body
 
 
 def _arguments(env, order, outputs):
@@ -143,15 +177,15 @@ def _arguments(env, order, outputs):
     return args
 
 
-def _checks(arguments, bounds, env):
+def _checks(arguments, regions):
     out = []
     params = [a.obj for a in arguments if a.kind == "param"]
     out += param_checks(params)
     for a in arguments:
-        if a.kind == "input" and a.name in bounds.image_required:
-            out += region_checks("Input", a.name, a.user_name, bounds.image_required[a.name])
-        elif a.kind == "output":
-            out += region_checks("Output", a.name, a.user_name, bounds.alloc[a.func.name])
+        if a.name not in regions:
+            continue
+        kind = "Input" if a.kind == "input" else "Output"
+        out += region_checks(kind, a.name, a.user_name, regions[a.name])
     return out
 
 
@@ -161,22 +195,20 @@ def _wrap_lets(lets, body):
     return body
 
 
-def _bounds_query(arguments, bounds):
+def _bounds_query(arguments, regions, top_lets):
     """Stores (min, extent) per dimension of each output's storage box and
     each input's required region into the int64 array `_query`."""
+    from ..ir.types import i64
     stores, layout, k = [], [], 0
     for idx, a in enumerate(arguments):
-        if a.kind == "output":
-            box = bounds.alloc[a.func.name]
-        elif a.kind == "input" and a.name in bounds.image_required:
-            box = bounds.image_required[a.name]
-        else:
+        if a.kind == "param" or a.name not in regions:
             continue
+        box = regions[a.name]
         layout.append((idx, len(box)))
         for lo, hi in box:
-            from ..ir.types import i64
             stores.append(S.Store("_query", E.Cast(i64, lo), E.Const(i64, k)))
             stores.append(S.Store("_query", E.Cast(i64, simplify(
                 E.Add(E.Sub(hi, lo), E.Const(i32, 1)))), E.Const(i64, k + 1)))
             k += 2
-    return _wrap_lets(bounds.lets, S.block(*stores) if stores else S.Evaluate(E.Const(i32, 0))), layout
+    body = S.block(*stores) if stores else S.Evaluate(E.Const(i32, 0))
+    return _wrap_lets(top_lets, body), layout

@@ -1,16 +1,21 @@
-"""Symbolic bounds inference for compute_root Funcs and input images.
+"""Symbolic bounds inference on the loop nest.
 
-Walks Functions from consumers to producers. For each Function it defines
-(as `let`s evaluated at the start of the pipeline):
+Accepts the nest from `schedule_functions` (ProducerConsumer at compute
+levels, Realize with empty bounds at store levels) and returns it with
+`let`s defining every symbol the loops use:
 
-* `f.s<k>.<x>.min/.max`: the region stage k computes in pure dimension x:
-  what consumers read, plus what later stages of f read of f itself;
-* `f.alloc.<i>.min/.max`: the storage box: every stage's region plus every
-  point an update writes (scattered left-hand sides included);
+* before `produce f` (at f's compute level): `f.s<k>.<v>.min/.max`, the
+  region stage k computes in pure dimension v: what the code that consumes
+  f at this level reads, plus what later stages of f read of f itself;
+* before `realize f` (at f's store level): `f.alloc.<i>.min/.max`, the
+  storage box: everything the realize's body writes or reads of f;
+* at the top, for outputs, their stage regions from the output buffers.
 
-and accumulates what each stage reads of its producers and of the inputs
-(`img.req.<i>.min/.max`). A read whose bounds cannot be inferred (a
-data-dependent 32-bit index) is an error naming both Funcs and the dimension.
+Boxes are found by walking statements with a scope of intervals for loop
+variables and lets (interval arithmetic, narrowed by simple `if`
+conditions such as split guards). The part of an index that is affine in
+loops with constant bounds is bounded exactly with isl, under the affine
+`if` conditions around it (e.g. `RDom.where` predicates).
 """
 from __future__ import annotations
 
@@ -18,148 +23,324 @@ from dataclasses import dataclass, field
 
 from ..errors import CompileError
 from ..ir import expr as E
-from ..ir.mutator import calls_in, expand_lets, substitute
+from ..ir import stmt as S
+from ..ir.mutator import IRMutator, calls_in, expand_lets, substitute
 from ..ir.simplify import simplify
 from ..ir.types import i32
-from .affine import exact_rvar_range, make_domain, split_rvar_part
+from .affine import AffineDomain, exact_rvar_range, split_rvar_part
 from .bounds import Interval, bounds_of_expr, union
-from .schedule_functions import stage_renaming, stage_var, pure_vars_of
-
-
-@dataclass
-class BoundsResult:
-    lets: list = field(default_factory=list)        # (name, Expr), in order
-    alloc: dict = field(default_factory=dict)       # func name -> [(min, max) Variable]
-    image_required: dict = field(default_factory=dict)  # image name -> [(min, max)]
+from .schedule_functions import stage_var, pure_vars_of
 
 
 def _v(name):
     return E.Variable(i32, name)
 
 
-def infer_bounds(env, order, definitions, outputs, user_names) -> BoundsResult:
-    """`definitions`: func name -> its definitions with inlined Funcs expanded."""
-    res = BoundsResult()
-    required: dict[str, list] = {}
-    image_req: dict[str, list] = {}
-    image_user: dict[str, str] = {}
+def _c(v):
+    return E.Const(i32, v)
+
+
+@dataclass
+class BoundsResult:
+    body: S.Stmt
+    output_lets: list = field(default_factory=list)   # (name, Expr)
+
+
+class _Box:
+    """Union of intervals per dimension (None until something is touched)."""
+
+    def __init__(self, dims):
+        self.dims = [None] * dims
+        self.touched = False
+
+    def add(self, i, iv):
+        self.touched = True
+        self.dims[i] = iv if self.dims[i] is None else union(self.dims[i], iv)
+
+
+class BoxFinder:
+    """Boxes of a buffer or Func touched by a statement.
+
+    `calls`: count reads (Call of that name); `provides`: count writes.
+    `kind`: "func" or "image" (which Call type to look for). Errors for
+    unbounded accesses name the consumer, the producer and the dimension.
+    """
+
+    def __init__(self, name, dims, user_names, calls=True, provides=False, kind="func"):
+        self.name, self.user_names = name, user_names
+        self.calls, self.provides, self.kind = calls, provides, kind
+        self.box = _Box(dims)
+        self.scope: dict = {}
+        self.lets: dict = {}            # let name -> value (for exact affine bounds)
+        self.loops: list = []           # (var, min Const, extent Const) of constant loops
+        self.conds: list = []           # enclosing if-conditions
+        self.consumer = None
+
+    # -- statements ---------------------------------------------------------------------
+    def visit(self, s):
+        m = getattr(self, "s_" + type(s).__name__)
+        m(s)
+
+    def s_Block(self, s):
+        for x in s.stmts:
+            self.visit(x)
+
+    def s_For(self, s):
+        mn, ex = self.full(s.min), self.full(s.extent)
+        lo = bounds_of_expr(mn, self.scope)
+        hi = bounds_of_expr(simplify(E.Sub(E.Add(mn, ex), _c(1))), self.scope)
+        saved = self.scope.get(s.name)
+        self.scope[s.name] = Interval(lo.min, hi.max)
+        const = isinstance(mn, E.Const) and isinstance(ex, E.Const)
+        if const:
+            self.loops.append((s.name, mn.value, ex.value))
+        self.visit(s.body)
+        if const:
+            self.loops.pop()
+        self._restore(s.name, saved)
+
+    def s_LetStmt(self, s):
+        # Lets are substituted into every expression analysed below them, so
+        # correlated terms (a region's max minus its min) cancel exactly.
+        self.expr(s.value)
+        saved = self.lets.get(s.name)
+        self.lets[s.name] = s.value
+        self.visit(s.body)
+        if saved is None:
+            self.lets.pop(s.name, None)
+        else:
+            self.lets[s.name] = saved
+
+    def full(self, e):
+        """`e` with every enclosing let substituted, simplified."""
+        return simplify(_expand(e, self.lets, set()))
+
+    def s_IfThenElse(self, s):
+        self.expr(s.condition)
+        saved = dict(self.scope)
+        _narrow(s.condition, self.scope)
+        self.conds.append(s.condition)
+        self.visit(s.then_case)
+        self.conds.pop()
+        self.scope = saved
+        if s.else_case is not None:
+            self.visit(s.else_case)
+
+    def s_ProducerConsumer(self, s):
+        self.visit(s.produce)
+        self.visit(s.consume)
+
+    def s_Realize(self, s):
+        self.visit(s.body)
+
+    def s_Provide(self, s):
+        saved = self.consumer
+        self.consumer = s.name
+        for v in s.values:
+            self.expr(v)
+        for a in s.args:
+            self.expr(a)
+        if self.provides and s.name == self.name:
+            for i, a in enumerate(s.args):
+                self.box.add(i, self.bound(a, i, writes=True))
+        self.consumer = saved
+
+    def s_AssertStmt(self, s):
+        pass
+
+    def s_Evaluate(self, s):
+        self.expr(s.value)
+
+    def _restore(self, name, saved):
+        if saved is None:
+            self.scope.pop(name, None)
+        else:
+            self.scope[name] = saved
+
+    # -- expressions ----------------------------------------------------------------------
+    def expr(self, e):
+        if not self.calls:
+            return
+        want = E.CallType.FUNC if self.kind == "func" else E.CallType.IMAGE
+        for c in calls_in(expand_lets(e), want):
+            if c.name != self.name:
+                continue
+            for i, a in enumerate(c.args):
+                self.box.add(i, self.bound(a, i))
+
+    def bound(self, a, dim, writes=False) -> Interval:
+        iv = self._exact(a)
+        if iv is None:
+            iv = bounds_of_expr(self.full(a), self.scope)
+        if not iv.is_bounded():
+            who = self.user_names.get(self.consumer, self.consumer)
+            me = self.user_names.get(self.name, self.name)
+            if self.kind == "image":
+                raise CompileError(f"Buffer {me} may be accessed in an unbounded way in "
+                                   f"dimension {dim} (by Func {who}); clamp the index or use a "
+                                   f"BoundaryConditions function")
+            if writes and self.consumer == self.name:
+                raise CompileError(f"An update of Func {me} writes to an unbounded region in "
+                                   f"dimension {dim}; clamp the left-hand side index")
+            raise CompileError(f"Func {who} calls function {me} in an unbounded way in "
+                               f"dimension {dim}; clamp the index (data-dependent indices into a "
+                               f"computed Func need explicit bounds)")
+        return Interval(simplify(iv.min), simplify(iv.max))
+
+    def _exact(self, a):
+        """isl bounds for the part of `a` affine in constant-bounded loops."""
+        if not self.loops:
+            return None
+        names = [n for n, _, _ in self.loops]
+        full = _expand(a, self.lets, set(names))
+        split = split_rvar_part(full, names)
+        if split is None:
+            return None
+        part, rest = split
+        conds = [_expand(c, self.lets, set(names)) for c in self.conds]
+        dom = AffineDomain(names, [(lo, ext) for _, lo, ext in self.loops], conds)
+        r = exact_rvar_range(part, dom)
+        if r is None:
+            return None
+        iv = bounds_of_expr(rest, self.scope)
+        if not iv.is_bounded():
+            return None
+        lo, hi = r
+        if lo > hi:          # nothing in the domain
+            return Interval(_c(1), _c(0))
+        return Interval(E.Add(iv.min, _c(lo)), E.Add(iv.max, _c(hi)))
+
+
+def _expand(e, lets, loop_names, depth=0):
+    """Substitute let-bound names (not loop variables) to see through splits."""
+    if depth > 64:
+        from ..errors import InternalError
+        raise InternalError("bounds inference: let definitions nest too deeply (a cycle?)", e)
+    from ..ir.mutator import free_variables
+    names = {n: lets[n] for n in free_variables(e) if n in lets and n not in loop_names}
+    if not names:
+        return expand_lets(e)
+    return _expand(substitute(names, e), lets, loop_names, depth + 1)
+
+
+def _narrow(cond, scope):
+    """Tighten variable intervals in `scope` with a guard like `v < e`."""
+    if isinstance(cond, E.And):
+        _narrow(cond.a, scope)
+        _narrow(cond.b, scope)
+        return
+    if not isinstance(cond, (E.LT, E.LE, E.GT, E.GE)):
+        return
+    a, b = cond.a, cond.b
+    if isinstance(a, E.Variable) and a.name in scope and a.type == i32:
+        cur = scope[a.name]
+        rb = bounds_of_expr(b, scope)
+        if isinstance(cond, (E.LT, E.LE)) and rb.max is not None:
+            hi = rb.max if isinstance(cond, E.LE) else E.Sub(rb.max, _c(1))
+            scope[a.name] = Interval(cur.min, hi if cur.max is None else E.Min(cur.max, hi))
+        elif isinstance(cond, (E.GT, E.GE)) and rb.min is not None:
+            lo = rb.min if isinstance(cond, E.GE) else E.Add(rb.min, _c(1))
+            scope[a.name] = Interval(lo if cur.min is None else E.Max(cur.min, lo), cur.max)
+
+
+def box_touched(stmt, name, dims, user_names, calls=True, provides=False, kind="func",
+                scope=None):
+    bf = BoxFinder(name, dims, user_names, calls, provides, kind)
+    if scope:
+        bf.scope.update(scope)
+    bf.visit(stmt)
+    return bf.box
+
+
+class _Infer(IRMutator):
+    def __init__(self, env, user_names):
+        self.env, self.user_names = env, user_names
+
+    def visit_ProducerConsumer(self, pc):
+        produce = self.mutate(pc.produce)
+        consume = self.mutate(pc.consume)
+        f = self.env[pc.name]
+        box = box_touched(consume, f.name, f.dimensions(), self.user_names)
+        req = [iv if iv is not None else Interval(_c(0), _c(-1)) for iv in box.dims]
+        lets = stage_region_lets(f, req, produce, self.user_names)
+        body = S.ProducerConsumer(pc.name, produce, consume)
+        for name, value in reversed(lets):
+            body = S.LetStmt(name, value, body)
+        return body
+
+    def visit_Realize(self, r):
+        body = self.mutate(r.body)
+        f = self.env[r.name]
+        box = box_touched(body, f.name, f.dimensions(), self.user_names, calls=True,
+                          provides=True)
+        lets, bounds = [], []
+        for i, iv in enumerate(box.dims):
+            iv = iv if iv is not None else Interval(_c(0), _c(-1))
+            lo, hi = f"{f.name}.alloc.{i}.min", f"{f.name}.alloc.{i}.max"
+            lets += [(lo, simplify(iv.min)), (hi, simplify(iv.max))]
+            bounds.append((_v(lo), E.Add(E.Sub(_v(hi), _v(lo)), _c(1))))
+        out = S.Realize(r.name, r.types, tuple(bounds), body)
+        for name, value in reversed(lets):
+            out = S.LetStmt(name, value, out)
+        return out
+
+
+def stage_region_lets(f, required, produce, user_names) -> list:
+    """Lets for each stage's region: consumers' needs plus what later
+    stages of f read of f itself (stages are processed last to first)."""
+    stages = list(produce.stmts) if isinstance(produce, S.Block) and \
+        len(produce.stmts) == len(f.definitions) else [produce]
+    req = list(required)
+    lets = []
+    per_stage = []
+    for k in range(len(f.definitions) - 1, -1, -1):
+        d = f.definitions[k]
+        pure = pure_vars_of(f, d)
+        names = []
+        for i, var in enumerate(f.pure_args):
+            if var in pure:
+                base = stage_var(f.name, k, var)
+                names.append((base + ".min", simplify(req[i].min)))
+                names.append((base + ".max", simplify(req[i].max)))
+        per_stage.append(names)
+        if k > 0 and len(stages) == len(f.definitions):
+            reads = box_touched(stages[k], f.name, f.dimensions(), user_names)
+            for i, iv in enumerate(reads.dims):
+                if iv is not None:
+                    req[i] = union(req[i], iv)
+    # later stages' regions are defined first: earlier stages' reads use them
+    for names in per_stage:
+        lets += names
+    return lets
+
+
+def infer_bounds(stmt, env, outputs, user_names) -> BoundsResult:
+    stmt = _Infer(env, user_names).mutate(stmt)
+    lets = []
     for f in outputs:
-        required[f.name] = [Interval(_v(f"{f.name}.min.{i}"),
-                                     E.Sub(E.Add(_v(f"{f.name}.min.{i}"), _v(f"{f.name}.extent.{i}")),
-                                           E.Const(i32, 1)))
-                            for i in range(f.dimensions())]
-
-    def let(name, value):
-        res.lets.append((name, simplify(value)))
-        return _v(name)
-
-    for fname in reversed(order):
-        f = env[fname]
-        defs = definitions[fname]
-        req = required.get(fname)
-        if req is None:   # computed but never read (cannot happen for outputs)
-            req = [Interval(E.Const(i32, 0), E.Const(i32, -1))] * f.dimensions()
-        req = list(req)
-        alloc = list(req)
-        scopes, domains = {}, {}
-        for k in range(len(defs) - 1, -1, -1):
-            d = defs[k]
-            pure = pure_vars_of(f, d)
-            scope = {}
-            for i, var in enumerate(f.pure_args):
-                if var in pure:
-                    name = stage_var(fname, k, var)
-                    lo = let(name + ".min", req[i].min)
-                    hi = let(name + ".max", req[i].max)
-                    scope[name] = Interval(lo, hi)
-            for rv, (lo, ext) in zip(d.rvars(), d.rvar_bounds()):
-                scope[stage_var(fname, k, rv)] = Interval(
-                    lo, simplify(E.Sub(E.Add(lo, ext), E.Const(i32, 1))))
-            scopes[k] = scope
-            ren = stage_renaming(f, k, d)
-            domains[k] = make_domain([stage_var(fname, k, rv) for rv in d.rvars()],
-                                     d.rvar_bounds(), [substitute(ren, p) for p in d.predicates()]) \
-                if d.rvars() else None
-            if k > 0:
-                for i, a in enumerate(d.args):
-                    if f.pure_args[i] in pure and isinstance(a, E.Variable):
-                        continue
-                    iv = _need_bounded(stage_bounds(substitute(ren, a), scope, domains[k]),
-                                       f, f, i, "writes")
-                    alloc[i] = union(alloc[i], iv)
-                for c in _calls_of(d, fname):
-                    for i, a in enumerate(c.args):
-                        iv = _need_bounded(stage_bounds(substitute(ren, a), scope, domains[k]),
-                                           f, f, i)
-                        req[i] = union(req[i], iv)
-                        alloc[i] = union(alloc[i], iv)
-        alloc_vars = []
-        for i in range(f.dimensions()):
-            lo = let(f"{fname}.alloc.{i}.min", alloc[i].min)
-            hi = let(f"{fname}.alloc.{i}.max", alloc[i].max)
-            alloc_vars.append((lo, hi))
-        res.alloc[fname] = alloc_vars
-        # What each stage needs from its producers and inputs.
-        for k, d in enumerate(defs):
-            ren = stage_renaming(f, k, d)
-            scope = scopes[k]
-            nodes = [*d.values, *d.args, *d.predicates()]
-            for node in nodes:
-                for c in calls_in(expand_lets(substitute(ren, node))):
-                    if c.call_type == E.CallType.FUNC and c.name != fname:
-                        box = required.setdefault(c.name, [None] * len(c.args))
-                        for i, a in enumerate(c.args):
-                            iv = _need_bounded(stage_bounds(a, scope, domains[k]), f,
-                                               env[c.name], i)
-                            box[i] = iv if box[i] is None else union(box[i], iv)
-                    elif c.call_type == E.CallType.IMAGE:
-                        box = image_req.setdefault(c.name, [None] * len(c.args))
-                        for i, a in enumerate(c.args):
-                            iv = stage_bounds(a, scope, domains[k])
-                            if not iv.is_bounded():
-                                raise CompileError(
-                                    f"Buffer {user_names.get(c.name, c.name)} may be accessed "
-                                    f"in an unbounded way in dimension {i} (by Func "
-                                    f"{f.user_name}); clamp the index or use a "
-                                    f"BoundaryConditions function")
-                            box[i] = iv if box[i] is None else union(box[i], iv)
-    for name, box in image_req.items():
-        res.image_required[name] = [
-            (let(f"{name}.req.{i}.min", iv.min), let(f"{name}.req.{i}.max", iv.max))
-            for i, iv in enumerate(box)]
-    return res
+        req = [Interval(_v(f"{f.name}.min.{i}"),
+                        E.Sub(E.Add(_v(f"{f.name}.min.{i}"), _v(f"{f.name}.extent.{i}")), _c(1)))
+               for i in range(f.dimensions())]
+        produce = _find_output_produce(stmt, f)
+        lets += stage_region_lets(f, req, produce, user_names)
+    return BoundsResult(stmt, lets)
 
 
-def stage_bounds(e, scope, domain) -> Interval:
-    """Bounds of `e` in a stage: exact (isl) for the part affine in the
-    stage's RVars when its RDom is constant, intervals for the rest."""
-    if domain is not None:
-        split = split_rvar_part(expand_lets(e), domain.names)
-        if split is not None:
-            rv_part, rest = split
-            exact = exact_rvar_range(rv_part, domain)
-            if exact is not None:
-                lo, hi = exact
-                r = bounds_of_expr(rest, scope)
-                if r.is_bounded():
-                    return Interval(simplify(E.Add(r.min, E.Const(i32, lo))),
-                                    simplify(E.Add(r.max, E.Const(i32, hi))))
-    return bounds_of_expr(e, scope)
+def _find_output_produce(stmt, f):
+    """The Block of an output's stages (for its self-reads), best effort."""
+    if len(f.definitions) == 1:
+        return S.Evaluate(_c(0))
+    from ..ir.mutator import IRVisitor
+    stages = [None] * len(f.definitions)
 
-
-def _calls_of(d, fname):
-    return [c for node in (*d.values, *d.args)
-            for c in calls_in(expand_lets(node), E.CallType.FUNC) if c.name == fname]
-
-
-def _need_bounded(iv: Interval, consumer, producer, dim, what="calls"):
-    if not iv.is_bounded():
-        if consumer is producer and what == "writes":
-            raise CompileError(
-                f"An update of Func {consumer.user_name} writes to an unbounded region in "
-                f"dimension {dim}; clamp the left-hand side index")
-        raise CompileError(
-            f"Func {consumer.user_name} calls function {producer.user_name} in an unbounded "
-            f"way in dimension {dim}; clamp the index (data-dependent indices into a "
-            f"computed Func need explicit bounds)")
-    return iv
+    class V(IRVisitor):
+        def visit_For(self, s):
+            for k in range(len(f.definitions)):
+                if s.name.startswith(f"{f.name}.s{k}.") and stages[k] is None:
+                    stages[k] = s
+                    return
+            self.generic(s)
+    V().visit(stmt)
+    if any(s is None for s in stages):
+        return S.Evaluate(_c(0))
+    return S.Block(tuple(stages))

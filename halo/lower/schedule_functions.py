@@ -1,32 +1,28 @@
-"""Build the loop nest of every non-inlined Func from its stage schedules.
+"""Build the loop nest of the whole pipeline from the schedules.
 
-Produces, per Function, one statement per stage: loops (innermost first in
-`StageSchedule.dims`) around a `Provide`, guarded by the RDom predicates.
-Loop variables are named `f.s<k>.<var>`; a pure loop runs over
-`[f.s<k>.<var>.min, f.s<k>.<var>.max]` (lets made by bounds inference), an
-RVar loop over its RDom bounds.
+For every non-inlined Func, each stage becomes a loop nest (splits, fuses,
+renames, loop order and loop kinds from its `StageSchedule`) around a
+`Provide`; the stages are wrapped in a `ProducerConsumer` placed at the
+Func's compute level (the root, or the start of a consumer's loop body),
+and its storage `Realize` at its store level.
+
+Loop variables are named `f.s<k>.<dim>`. A pure dimension v of stage k
+covers `[f.s<k>.v.min, f.s<k>.v.max]`, symbols that bounds inference
+defines; an RVar covers its RDom. Split dimensions are rebuilt from the
+new loops by `let`s just inside the innermost loop.
 """
 from __future__ import annotations
 
+from ..errors import CompileError
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import substitute
+from ..ir.mutator import IRMutator, substitute
 from ..ir.types import i32
+from ..schedule.schedule import TailStrategy
 
 
 def stage_var(fname: str, stage: int, var: str) -> str:
     return f"{fname}.s{stage}.{var}"
-
-
-def stage_renaming(f, stage: int, definition) -> dict:
-    """Pure Vars and RVars of a definition -> its loop variables."""
-    names = {}
-    pure = pure_vars_of(f, definition)
-    for v in pure:
-        names[v] = E.Variable(i32, stage_var(f.name, stage, v))
-    for rv in definition.rvars():
-        names[rv] = E.Variable(i32, stage_var(f.name, stage, rv))
-    return names
 
 
 def pure_vars_of(f, definition) -> list:
@@ -34,27 +30,243 @@ def pure_vars_of(f, definition) -> list:
             if isinstance(a, E.Variable) and i < len(f.pure_args) and a.name == f.pure_args[i]]
 
 
+def stage_renaming(f, stage: int, definition) -> dict:
+    """Pure Vars and RVars of a definition -> its loop variables."""
+    names = {}
+    for v in pure_vars_of(f, definition):
+        names[v] = E.Variable(i32, stage_var(f.name, stage, v))
+    for rv in definition.rvars():
+        names[rv] = E.Variable(i32, stage_var(f.name, stage, rv))
+    return names
+
+
+def _c(v):
+    return E.Const(i32, v)
+
+
+def resolve_tail(tail, is_rvar: bool, stage: int):
+    """Halide's TailStrategy.Auto: ShiftInwards for pure definitions,
+    RoundUp for pure vars of updates, GuardWithIf for RVars."""
+    if tail != TailStrategy.Auto:
+        return tail
+    if is_rvar:
+        return TailStrategy.GuardWithIf
+    return TailStrategy.ShiftInwards if stage == 0 else TailStrategy.RoundUp
+
+
+def loop_names(f, k: int, d) -> tuple[dict, dict]:
+    """Replay the splits of stage k: ({split index: (old, outer, inner) IR
+    names}, {dimension: IR loop name}) with every IR name unique, even when
+    a split reuses its old dimension's name (`split(x, x, xi, 8)`)."""
+    current = {}
+    used = set()
+
+    def fresh(dim):
+        base = stage_var(f.name, k, dim)
+        name, n = base, 0
+        while name in used:
+            n += 1
+            name = f"{base}${n}"
+        used.add(name)
+        current[dim] = name
+        return name
+
+    for v in list(d.rvars()) + pure_vars_of(f, d):
+        fresh(v)
+    per_split = {}
+    for i, sp in enumerate(d.schedule.splits):
+        if sp.kind == "split":
+            old = current.pop(sp.old)
+            per_split[i] = (old, fresh(sp.outer), fresh(sp.inner))
+        elif sp.kind == "fuse":
+            inner, outer = current.pop(sp.inner), current.pop(sp.outer)
+            per_split[i] = (fresh(sp.old), outer, inner)
+        else:
+            old = current.pop(sp.old)
+            per_split[i] = (old, fresh(sp.outer), None)
+    return per_split, current
+
+
+def build_stage(f, k: int, d) -> S.Stmt:
+    """The loop nest computing stage k of Function f."""
+    sv = lambda v: stage_var(f.name, k, v)
+    per_split, final = loop_names(f, k, d)
+    ren = stage_renaming(f, k, d)
+    body = S.Provide(f.name, tuple(substitute(ren, v) for v in d.values),
+                     tuple(substitute(ren, a) for a in d.args))
+    for p in d.predicates():
+        body = S.IfThenElse(substitute(ren, p), body)
+    bounds = {}
+    rvars = set(d.rvars())
+    for rv, (lo, ext) in zip(d.rvars(), d.rvar_bounds()):
+        bounds[rv] = (lo, ext)
+    for v in pure_vars_of(f, d):
+        lo = E.Variable(i32, sv(v) + ".min")
+        bounds[v] = (lo, E.Add(E.Sub(E.Variable(i32, sv(v) + ".max"), lo), _c(1)))
+    lets, guards = [], []
+    for i, sp in enumerate(d.schedule.splits):
+        if sp.kind == "split":
+            old_n, outer_n, inner_n = per_split[i]
+            lo, ext = bounds.pop(sp.old)
+            is_rvar = sp.old in rvars
+            if is_rvar:
+                rvars |= {sp.outer, sp.inner}
+            F = _c(sp.factor)
+            bounds[sp.outer] = (_c(0), E.Div(E.Add(ext, _c(sp.factor - 1)), F))
+            bounds[sp.inner] = (_c(0), F)
+            outer, inner = E.Variable(i32, outer_n), E.Variable(i32, inner_n)
+            base = E.Mul(outer, F)
+            tail = resolve_tail(sp.tail, is_rvar, k)
+            if tail == TailStrategy.ShiftInwards:
+                base = E.Min(base, E.Sub(ext, F))
+            old = E.Variable(i32, old_n)
+            lets.append((old_n, E.Add(E.Add(lo, base), inner)))
+            if tail in (TailStrategy.GuardWithIf, TailStrategy.Predicate,
+                        TailStrategy.PredicateLoads, TailStrategy.PredicateStores):
+                guards.append(E.LT(old, E.Add(lo, ext)))
+        elif sp.kind == "fuse":
+            fused_n, outer_n, inner_n = per_split[i]
+            ilo, iext = bounds.pop(sp.inner)
+            olo, oext = bounds.pop(sp.outer)
+            if sp.inner in rvars or sp.outer in rvars:
+                rvars.add(sp.old)
+            bounds[sp.old] = (_c(0), E.Mul(iext, oext))
+            fused = E.Variable(i32, fused_n)
+            lets.append((inner_n, E.Add(ilo, E.Mod(fused, iext))))
+            lets.append((outer_n, E.Add(olo, E.Div(fused, iext))))
+        elif sp.kind == "rename":
+            old_n, new_n, _ = per_split[i]
+            bounds[sp.outer] = bounds.pop(sp.old)
+            lets.append((old_n, E.Variable(i32, new_n)))
+    for g in reversed(guards):
+        body = S.IfThenElse(g, body)
+    # Each let may use the loop variables of later splits: define later ones outside.
+    for name, value in lets:
+        body = S.LetStmt(name, value, body)
+    for dim in d.schedule.dims:
+        if dim.var not in bounds:
+            continue          # a pure var this update does not loop over
+        lo, ext = bounds[dim.var]
+        body = S.For(final[dim.var], lo, ext, dim.kind, body)
+    return body
+
+
 def build_produce(f, definitions) -> S.Stmt:
-    """The statements computing all stages of `f` (its definitions inlined)."""
-    stages = []
-    for k, d in enumerate(definitions):
-        ren = stage_renaming(f, k, d)
-        args = tuple(substitute(ren, a) for a in d.args)
-        values = tuple(substitute(ren, v) for v in d.values)
-        body = S.Provide(f.name, values, args)
-        for p in d.predicates():
-            body = S.IfThenElse(substitute(ren, p), body)
-        rbounds = dict(zip(d.rvars(), d.rvar_bounds()))
-        pure = set(pure_vars_of(f, d))
-        for dim in d.schedule.dims:
-            name = stage_var(f.name, k, dim.var)
-            if dim.var in rbounds:
-                lo, ext = rbounds[dim.var]
-            elif dim.var in pure:
-                lo = E.Variable(i32, name + ".min")
-                ext = E.Add(E.Sub(E.Variable(i32, name + ".max"), lo), E.Const(i32, 1))
+    stages = [build_stage(f, k, d) for k, d in enumerate(definitions)]
+    return stages[0] if len(stages) == 1 else S.Block(tuple(stages))
+
+
+def build_loop_nest(env, order, definitions, outputs, levels, store_levels) -> S.Stmt:
+    """The whole pipeline: produces nested at their compute levels."""
+    out_names = [f.name for f in outputs]
+    stmt = S.block(*[build_produce(env[n], definitions[n]) for n in order if n in out_names])
+    for n in reversed(order):
+        if n in out_names:
+            continue
+        f = env[n]
+        produce = build_produce(f, definitions[n])
+        level, store = levels[n], store_levels[n]
+        realize = lambda body: S.Realize(n, tuple(f.output_types), (), body)
+        if level.is_root():
+            stmt = S.ProducerConsumer(n, produce, stmt)
+            if store.is_root():
+                stmt = realize(stmt)
             else:
-                continue
-            body = S.For(name, lo, ext, dim.kind, body)
-        stages.append(body)
-    return S.block(*stages)
+                raise CompileError(f"Func {f.user_name} is computed at the root but stored at "
+                                   f"a loop of {env[store.func].user_name}: storage must be at "
+                                   f"or outside the compute level")
+            continue
+        loop = _loop_name(env, level, f)
+        inj = _Inject(loop, lambda body: S.ProducerConsumer(n, produce, body))
+        stmt = inj.mutate(stmt)
+        if not inj.found:
+            raise _bad_level(env, f, level, "compute_at")
+        if store.is_root():
+            stmt = realize(stmt)
+        else:
+            sloop = _loop_name(env, store, f)
+            if store == level:
+                inj2 = _WrapPC(loop, n, realize)
+            else:
+                inj2 = _Inject(sloop, realize)
+            stmt = inj2.mutate(stmt)
+            if not inj2.found:
+                raise _bad_level(env, f, store, "store_at")
+            if store != level and not _encloses(stmt, sloop, loop):
+                raise CompileError(f"Func {f.user_name} is stored at {env[store.func].user_name}."
+                                   f"{store.var}, which is inside its compute level "
+                                   f"{env[level.func].user_name}.{level.var}: store_at must be "
+                                   f"at or outside compute_at")
+    return stmt
+
+
+def _loop_name(env, level, f):
+    consumer = env.get(level.func)
+    if consumer is None:
+        raise CompileError(f"Func {f.user_name} is scheduled at a loop of a Func that is not "
+                           f"in this pipeline")
+    stage = len(consumer.definitions) - 1 if level.stage < 0 else level.stage
+    if stage >= len(consumer.definitions):
+        raise _bad_level(env, f, level, "compute_at")
+    _, final = loop_names(consumer, stage, consumer.definitions[stage])
+    return final.get(level.var, stage_var(consumer.name, stage, level.var))
+
+
+def _bad_level(env, f, level, directive):
+    consumer = env[level.func]
+    loops = []
+    for k, d in enumerate(consumer.definitions):
+        loops += [f"{consumer.user_name}.s{k}.{dim.var}" for dim in reversed(d.schedule.dims)]
+    return CompileError(
+        f"Func {f.user_name} is {directive.replace('_at', '')}d at {consumer.user_name}.{level.var}, "
+        f"but that loop does not exist where {f.user_name}'s values are needed (is "
+        f"{consumer.user_name} inlined, or is '{level.var}' not one of its loops?). Loops of "
+        f"{consumer.user_name}: {', '.join(loops)}")
+
+
+class _Inject(IRMutator):
+    """Wrap the body of the loop named `loop` with `wrap`."""
+
+    def __init__(self, loop, wrap):
+        self.loop, self.wrap, self.found = loop, wrap, False
+
+    def visit_For(self, s):
+        if s.name == self.loop:
+            self.found = True
+            return S.For(s.name, s.min, s.extent, s.kind, self.wrap(s.body))
+        return self.generic(s)
+
+
+class _WrapPC(IRMutator):
+    """Wrap the ProducerConsumer of `name` inside loop `loop` with `wrap`."""
+
+    def __init__(self, loop, name, wrap):
+        self.loop, self.name, self.wrap, self.found = loop, name, wrap, False
+        self.inside = False
+
+    def visit_For(self, s):
+        if s.name == self.loop:
+            body = s.body
+            if isinstance(body, S.ProducerConsumer) and body.name == self.name:
+                self.found = True
+                return S.For(s.name, s.min, s.extent, s.kind, self.wrap(body))
+        return self.generic(s)
+
+
+def _encloses(stmt, outer, inner) -> bool:
+    """True if the loop `outer` contains the loop `inner`."""
+    from ..ir.mutator import IRVisitor
+    found = [False]
+
+    class V(IRVisitor):
+        def __init__(self):
+            self.stack = []
+
+        def visit_For(self, s):
+            if s.name == inner and outer in self.stack:
+                found[0] = True
+            self.stack.append(s.name)
+            self.generic(s)
+            self.stack.pop()
+    V().visit(stmt)
+    return found[0]

@@ -61,6 +61,9 @@ class _Flatten(IRMutator):
                 body = S.LetStmt(name, value, body)
         return body
 
+    def visit_ProducerConsumer(self, pc):
+        return S.block(self.mutate(pc.produce), self.mutate(pc.consume))
+
     def visit_Provide(self, p):
         values = [self.mutate(v) for v in p.values]
         args = [self.mutate(a) for a in p.args]

@@ -8,23 +8,293 @@ Func or Stage so calls chain, as in Halide.
 from __future__ import annotations
 
 from ..errors import CompileError
+from ..ir import expr as E
+from ..ir.stmt import ForKind
 from ..lang.names import bump_epoch
-from .schedule import Directive, LoopLevel
+from .schedule import Dim, Directive, LoopLevel, Split, TailStrategy
 
+
+# -- helpers ---------------------------------------------------------------------------
+
+def _target(owner):
+    """(Func, Function, stage index, StageSchedule, printable stage name)."""
+    from ..lang.func import Func, Stage
+    if isinstance(owner, Stage):
+        func, k = owner._func, owner._index
+    elif isinstance(owner, Func):
+        func, k = owner, 0
+    else:
+        raise CompileError(f"Cannot schedule {owner!r}")
+    fn = func._f
+    if not fn.defined():
+        raise CompileError(f"Func {fn.user_name} is scheduled before it has been defined")
+    d = fn.definitions[k]
+    name = fn.user_name if k == 0 else f"{fn.user_name}.update({k - 1})"
+    return func, fn, k, d.schedule, name
+
+
+def _record(owner, name, args):
+    func, fn, k, _, _ = _target(owner)
+    fn.schedule.log.append(Directive(name, [_plain(a) for a in args], k))
+    bump_epoch()
+    if getattr(func, "_cached_pipeline", None) is not None:
+        del func._cached_pipeline
+
+
+def _plain(a):
+    """A JSON-friendly form of a directive argument."""
+    if hasattr(a, "name") and callable(a.name):
+        return a.name()
+    if isinstance(a, TailStrategy):
+        return a.value
+    if isinstance(a, LoopLevel):
+        return {"kind": a.kind, "func": a.func, "var": a.var}
+    return a
+
+
+def _dim_name(v, directive, stage_name, sched) -> str:
+    from ..lang.var import RVar, Var
+    if isinstance(v, (Var, RVar)):
+        n = v.name()
+    elif isinstance(v, str):
+        n = v
+    else:
+        raise CompileError(f"In schedule for {stage_name}: {directive}() needs a Var or RVar, "
+                           f"got {v!r}")
+    return n
+
+
+def _find_dim(sched, n, directive, stage_name) -> int:
+    for i, d in enumerate(sched.dims):
+        if d.var == n:
+            return i
+    names = ", ".join(d.var for d in reversed(sched.dims))
+    raise CompileError(f"In schedule for {stage_name}: could not find dimension '{n}' for "
+                       f"{directive}(); the dimensions are (outermost first): {names}")
+
+
+def _new_name(v, directive, stage_name):
+    from ..lang.var import RVar, Var
+    if isinstance(v, (Var, RVar)):
+        return v.name()
+    if isinstance(v, str):
+        return v
+    raise CompileError(f"In schedule for {stage_name}: {directive}() needs Vars for new "
+                       f"dimension names, got {v!r}")
+
+
+def _factor(f, directive, stage_name):
+    if isinstance(f, bool) or not isinstance(f, int):
+        from ..lang.expr import Expr, to_node
+        if isinstance(f, Expr):
+            n = to_node(f)
+            if isinstance(n, E.Const):
+                f = n.value
+            else:
+                raise CompileError(f"In schedule for {stage_name}: the factor of {directive}() "
+                                   f"must be a positive integer constant, got {f!r}")
+        else:
+            raise CompileError(f"In schedule for {stage_name}: the factor of {directive}() must "
+                               f"be a positive integer, got {f!r}")
+    if f <= 0:
+        raise CompileError(f"In schedule for {stage_name}: the factor of {directive}() must be "
+                           f"positive, got {f}")
+    return f
+
+
+def _tail(t, stage_name):
+    if isinstance(t, TailStrategy):
+        return t
+    if isinstance(t, str):
+        try:
+            return TailStrategy(t)
+        except ValueError:
+            pass
+    raise CompileError(f"In schedule for {stage_name}: unknown tail strategy {t!r}; use "
+                       f"hl.TailStrategy.{', hl.TailStrategy.'.join(x.value for x in TailStrategy)}")
+
+
+def _do_split(owner, old, outer, inner, factor, tail, directive="split"):
+    func, fn, k, sched, sname = _target(owner)
+    o = _dim_name(old, directive, sname, sched)
+    i = _find_dim(sched, o, directive, sname)
+    outer_n = _new_name(outer, directive, sname)
+    inner_n = _new_name(inner, directive, sname)
+    f = _factor(factor, directive, sname)
+    t = _tail(tail, sname)
+    existing = {d.var for d in sched.dims} - {o}
+    for n in (outer_n, inner_n):
+        if n in existing or n in _retired(sched):
+            raise CompileError(f"In schedule for {sname}: {directive}() would create dimension "
+                               f"'{n}', which already exists (or existed); pick a fresh name")
+    if outer_n == inner_n:
+        raise CompileError(f"In schedule for {sname}: {directive}() needs different names for "
+                           f"the outer and inner dimensions, got '{outer_n}' twice")
+    is_rvar = sched.dims[i].is_rvar
+    if t in (TailStrategy.ShiftInwards, TailStrategy.RoundUp) and is_rvar:
+        raise CompileError(f"In schedule for {sname}: can't split RVar '{o}' with "
+                           f"TailStrategy.{t.value}: it would repeat or add reduction "
+                           f"iterations; use GuardWithIf")
+    if t in (TailStrategy.ShiftInwards,) and k > 0:
+        raise CompileError(f"In schedule for {sname}: TailStrategy.ShiftInwards recomputes "
+                           f"points, which is only legal for pure definitions")
+    kind = sched.dims[i].kind
+    sched.dims[i:i + 1] = [Dim(inner_n, kind, is_rvar), Dim(outer_n, ForKind.SERIAL, is_rvar)]
+    sched.splits.append(Split("split", o, outer_n, inner_n, f, t))
+    return inner_n
+
+
+def _retired(sched):
+    return {s.old for s in sched.splits if s.kind != "fuse"} | \
+        {x for s in sched.splits if s.kind == "fuse" for x in (s.inner, s.outer)}
+
+
+# -- loop directives -------------------------------------------------------------------
+
+def split(owner, old, outer, inner, factor, tail=TailStrategy.Auto):
+    _do_split(owner, old, outer, inner, factor, tail)
+    _record(owner, "split", [old, outer, inner, factor, tail])
+    return owner
+
+
+def fuse(owner, inner, outer, fused):
+    func, fn, k, sched, sname = _target(owner)
+    ni = _dim_name(inner, "fuse", sname, sched)
+    no = _dim_name(outer, "fuse", sname, sched)
+    ii = _find_dim(sched, ni, "fuse", sname)
+    io = _find_dim(sched, no, "fuse", sname)
+    nf = _new_name(fused, "fuse", sname)
+    if ni == no:
+        raise CompileError(f"In schedule for {sname}: fuse() needs two different dimensions")
+    if io != ii + 1:
+        raise CompileError(f"In schedule for {sname}: fuse({ni}, {no}) needs '{no}' to be the "
+                           f"loop just outside '{ni}'; reorder first")
+    is_rvar = sched.dims[ii].is_rvar or sched.dims[io].is_rvar
+    sched.dims[ii:io + 1] = [Dim(nf, ForKind.SERIAL, is_rvar)]
+    sched.splits.append(Split("fuse", nf, no, ni))
+    _record(owner, "fuse", [inner, outer, fused])
+    return owner
+
+
+def rename(owner, old, new):
+    func, fn, k, sched, sname = _target(owner)
+    o = _dim_name(old, "rename", sname, sched)
+    i = _find_dim(sched, o, "rename", sname)
+    n = _new_name(new, "rename", sname)
+    sched.dims[i] = Dim(n, sched.dims[i].kind, sched.dims[i].is_rvar)
+    sched.splits.append(Split("rename", o, n))
+    _record(owner, "rename", [old, new])
+    return owner
+
+
+def reorder(owner, *vars):
+    func, fn, k, sched, sname = _target(owner)
+    if len(vars) == 1 and isinstance(vars[0], (list, tuple)):
+        vars = tuple(vars[0])
+    names = [_dim_name(v, "reorder", sname, sched) for v in vars]
+    if len(set(names)) != len(names):
+        raise CompileError(f"In schedule for {sname}: reorder() names a dimension twice: {names}")
+    idx = [_find_dim(sched, n, "reorder", sname) for n in names]
+    slots = sorted(idx)
+    moved = [sched.dims[i] for i in idx]
+    for slot, d in zip(slots, moved):
+        sched.dims[slot] = d
+    _record(owner, "reorder", list(vars))
+    return owner
+
+
+def _set_kind(owner, var, kind, directive):
+    func, fn, k, sched, sname = _target(owner)
+    n = _dim_name(var, directive, sname, sched)
+    i = _find_dim(sched, n, directive, sname)
+    sched.dims[i].kind = kind
+    return n
+
+
+def _kind_directive(kind, name):
+    def directive(owner, var, factor=None, tail=TailStrategy.Auto):
+        if factor is not None:
+            func, fn, k, sched, sname = _target(owner)
+            n = _dim_name(var, name, sname, sched)
+            inner = _do_split(owner, var, n, f"{n}.{name[:3]}{len(sched.splits)}", factor,
+                              tail, name)
+            _set_kind(owner, inner, kind, name)
+        else:
+            _set_kind(owner, var, kind, name)
+        _record(owner, name, [var] + ([factor, tail] if factor is not None else []))
+        return owner
+    directive.__name__ = name
+    return directive
+
+
+vectorize = _kind_directive(ForKind.VECTORIZED, "vectorize")
+unroll = _kind_directive(ForKind.UNROLLED, "unroll")
+parallel = _kind_directive(ForKind.PARALLEL, "parallel")
+
+
+def serial(owner, var):
+    _set_kind(owner, var, ForKind.SERIAL, "serial")
+    _record(owner, "serial", [var])
+    return owner
+
+
+def tile(owner, *args):
+    """tile(x, y, xo, yo, xi, yi, xf, yf[, tail]) or tile(x, y, xi, yi, xf, yf[, tail])."""
+    args = list(args)
+    tail = TailStrategy.Auto
+    if args and isinstance(args[-1], (TailStrategy, str)) and not _is_var(args[-1]):
+        tail = args.pop()
+    if len(args) == 8:
+        x, y, xo, yo, xi, yi, xf, yf = args
+    elif len(args) == 6:
+        x, y, xi, yi, xf, yf = args
+        xo, yo = x, y
+    elif len(args) == 4 and all(isinstance(a, (list, tuple)) for a in args):
+        vs, outs, ins, fs = args
+        for v, o, i, f in zip(vs, outs, ins, fs):
+            _do_split(owner, v, o, i, f, tail, "tile")
+        order = list(ins) + list(outs)
+        reorder(owner, *order)
+        owner_fn = _target(owner)[1]
+        owner_fn.schedule.log.pop()   # the reorder is part of this tile
+        _record(owner, "tile", [list(vs), list(outs), list(ins), list(fs), tail])
+        return owner
+    else:
+        raise CompileError(f"tile() takes (x, y, xo, yo, xi, yi, xfactor, yfactor[, tail]) or "
+                           f"(x, y, xi, yi, xfactor, yfactor[, tail]); got {len(args)} arguments")
+    _do_split(owner, x, xo, xi, xf, tail, "tile")
+    _do_split(owner, y, yo, yi, yf, tail, "tile")
+    func, fn, k, sched, sname = _target(owner)
+    order = [_dim_name(v, "tile", sname, sched) for v in (xi, yi, xo, yo)]
+    idx = [_find_dim(sched, n, "tile", sname) for n in order]
+    slots = sorted(idx)
+    moved = [sched.dims[i] for i in idx]
+    for slot, d in zip(slots, moved):
+        sched.dims[slot] = d
+    _record(owner, "tile", [x, y, xo, yo, xi, yi, xf, yf, tail])
+    return owner
+
+
+def _is_var(a):
+    from ..lang.var import RVar, Var
+    return isinstance(a, (Var, RVar))
+
+
+# -- compute and storage levels ----------------------------------------------------
 
 def _fn(func):
     return func._f
 
 
-def _record(func, name, args, stage=0):
-    _fn(func).schedule.log.append(Directive(name, list(args), stage))
-    bump_epoch()
-    pipeline = getattr(func, "_cached_pipeline", None)
-    if pipeline is not None:
-        del func._cached_pipeline
+def _func_only(owner, directive):
+    from ..lang.func import Func
+    if not isinstance(owner, Func):
+        raise CompileError(f"{directive}() applies to a Func, not to an update stage")
+    return owner
 
 
 def compute_root(func):
+    _func_only(func, "compute_root")
     s = _fn(func).schedule
     s.compute_level = LoopLevel.root()
     s.store_level = LoopLevel.root()
@@ -34,6 +304,7 @@ def compute_root(func):
 
 
 def compute_inline(func):
+    _func_only(func, "compute_inline")
     fn = _fn(func)
     if len(fn.definitions) > 1:
         raise CompileError(f"Func {fn.user_name} has update definitions, so it cannot be "
@@ -46,8 +317,49 @@ def compute_inline(func):
     return func
 
 
+def _loop_level(args, directive, who):
+    from ..lang.func import Func
+    if len(args) == 1 and isinstance(args[0], LoopLevel):
+        return args[0]
+    if len(args) == 2 and isinstance(args[0], Func):
+        consumer, var = args
+        from ..lang.var import RVar, Var
+        if not isinstance(var, (Var, RVar, str)):
+            raise CompileError(f"{directive}() of {who}: the loop must be a Var or RVar, got "
+                               f"{var!r}")
+        vname = var if isinstance(var, str) else var.name()
+        return LoopLevel("at", consumer._f.name, vname)
+    raise CompileError(f"{directive}() of {who} takes (Func, Var) or a LoopLevel")
+
+
+def compute_at(func, *args):
+    _func_only(func, "compute_at")
+    fn = _fn(func)
+    lv = _loop_level(args, "compute_at", fn.user_name)
+    s = fn.schedule
+    s.compute_level = lv
+    if s.store_level.is_inlined() or not getattr(s, "explicit_store", False):
+        s.store_level = lv
+    s.explicit_compute = True
+    _record(func, "compute_at", list(args))
+    return func
+
+
+def store_at(func, *args):
+    _func_only(func, "store_at")
+    fn = _fn(func)
+    lv = _loop_level(args, "store_at", fn.user_name)
+    fn.schedule.store_level = lv
+    fn.schedule.explicit_store = True
+    _record(func, "store_at", list(args))
+    return func
+
+
 def store_root(func):
-    _fn(func).schedule.store_level = LoopLevel.root()
+    _func_only(func, "store_root")
+    fn = _fn(func)
+    fn.schedule.store_level = LoopLevel.root()
+    fn.schedule.explicit_store = True
     _record(func, "store_root", [])
     return func
 
@@ -79,22 +391,25 @@ def _not_yet(name):
         owner = func_or_stage.name() if hasattr(func_or_stage, "name") else "?"
         raise CompileError(
             f"In schedule for {owner}: the directive {name}() is not supported yet "
-            f"by this version of halo (the default schedule is used only when no "
-            f"directive is given, so this is an error rather than being ignored)")
+            f"by this version of halo (an error rather than being silently ignored)")
     return fn
 
 
-_PLANNED = ["split", "fuse", "tile", "reorder", "rename", "serial", "vectorize",
-            "unroll", "parallel", "compute_at", "store_at", "hoist_storage",
-            "bound", "bound_extent", "align_bounds", "reorder_storage", "fold_storage",
-            "in_", "clone_in", "rfactor", "atomic", "specialize", "compute_with",
-            "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile", "gpu",
-            "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
+_PLANNED = ["hoist_storage", "bound", "bound_extent", "align_bounds", "reorder_storage",
+            "fold_storage", "in_", "clone_in", "rfactor", "atomic", "specialize",
+            "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
+            "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
+
+_LOOP = {"split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
+         "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
 
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
+FUNC_DIRECTIVES.update(_LOOP)
 FUNC_DIRECTIVES.update({
     "compute_root": compute_root,
     "compute_inline": compute_inline,
+    "compute_at": compute_at,
+    "store_at": store_at,
     "store_root": store_root,
     "set_estimate": set_estimate,
     "set_estimates": set_estimates,
@@ -102,3 +417,4 @@ FUNC_DIRECTIVES.update({
 })
 
 STAGE_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
+STAGE_DIRECTIVES.update(_LOOP)

@@ -100,3 +100,4 @@ class FuncSchedule:
     estimates: dict = field(default_factory=dict)   # dim index -> (min, extent)
     bounds: dict = field(default_factory=dict)      # pure var -> (min, extent)
     explicit_compute: bool = False
+    explicit_store: bool = False
