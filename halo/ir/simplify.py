@@ -99,6 +99,11 @@ class _Simplifier(IRMutator):
             if not (_no_overflow(e.type) and isinstance(e, (E.Add, E.Sub, E.Mul)) and
                     not e.type.can_represent(_py_op(e))):
                 return _fold(e)
+            if e.type.is_scalar():
+                from ..errors import CompileError
+                raise CompileError(
+                    "Signed integer overflow occurred during constant-folding. Signed "
+                    "integer overflow for int32 and int64 is undefined behavior in Halide.")
         if isinstance(e, E.Cast) and isinstance(e.value, E.Const) and e.type.is_scalar():
             return E.Const(e.type, sem.cast_scalar(e.type, e.value.type, e.value.value))
         if isinstance(e, E.Not) and isinstance(e.a, E.Const):
@@ -126,7 +131,7 @@ def _const(e, v):
 def add_zero(e):
     if _const(e.b, 0) and not e.type.is_float():
         return e.a
-    if _const(e.a, 0) and not e.type.is_float():
+    if _const(e.a, 0) and not e.type.is_float() and isinstance(e, E.Add):  # not 0 - x
         return e.b
 
 

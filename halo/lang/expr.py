@@ -166,7 +166,12 @@ def int_literal_as(v: int, t: Type) -> ir.Expr:
     """An int literal takes type `t`, which must represent it exactly."""
     v = int(v)
     if t.is_float():
-        return ir.Const(t.element_of(), ir.wrap_value(v, t))
+        fv = ir.wrap_value(v, t)
+        if fv != v:
+            raise CompileError(
+                f"Integer constant {v} will be implicitly coerced to type {t.element_of()}, "
+                f"which changes its value to ({t.element_of()}){fv!r}.")
+        return broadcast_to(ir.Const(t.element_of(), fv), t.lanes())
     if not t.can_represent(v):
         wrapped = ir.wrap_value(v, t)
         raise CompileError(
@@ -333,7 +338,7 @@ def bitwise(kind: str, a, b) -> ir.Expr:
     if x.type.is_float() or y.type.is_float():
         raise CompileError(f"Arguments to bitwise {kind} must be integers, got "
                            f"{x.type} and {y.type}")
-    if x.type.code() != y.type.code() and not (x.type.is_bool() or y.type.is_bool()):
+    if x.type.is_int() != y.type.is_int():  # bool counts as unsigned (uint1)
         raise CompileError(
             f"Arguments to bitwise {kind} must be both be signed or both be unsigned: "
             f"got {x.type} and {y.type}")
@@ -341,12 +346,18 @@ def bitwise(kind: str, a, b) -> ir.Expr:
     return ir.intrinsic("bitwise_" + kind, x.type, x, y)
 
 
+def _small_int_lit(v) -> bool:
+    """An int literal that Halide coerces to the other operand's type (one
+    outside int32 becomes an int64 Expr first)."""
+    return _int_lit(v) and i32.min() <= int(v) <= i32.max()
+
+
 def to_node_lit(a, b):
     """Like `operands`, but literal coercion only (no Expr/Expr matching)."""
-    if _int_lit(b) and not _int_lit(a):
+    if _small_int_lit(b) and not _int_lit(a):
         na = to_node(a)
         return na, int_literal_as(int(b), na.type)
-    if _int_lit(a) and not _int_lit(b):
+    if _small_int_lit(a) and not _int_lit(b):
         nb = to_node(b)
         return int_literal_as(int(a), nb.type), nb
     return to_node(a), to_node(b)
@@ -366,7 +377,9 @@ def shift(direction: str, a, b) -> ir.Expr:
 
     A negative constant shift amount shifts the other way.
     """
-    if _int_lit(b) and not _int_lit(a):
+    if _small_int_lit(b) and not _int_lit(a):
+        # `e << 3`: the amount takes e's width, unsigned; a Python int on the
+        # left (`1 << e`) is an int32 Expr first, as in Halide.
         x = to_node(a)
         v = int(b)
         if v < 0:
@@ -376,7 +389,7 @@ def shift(direction: str, a, b) -> ir.Expr:
         if x.type.is_int():
             y = cast_node(x.type, y)
     else:
-        x, y = to_node_lit(a, b)
+        x, y = to_node(a), to_node(b)
     if x.type.is_float() or y.type.is_float():
         raise CompileError(f"Shift operands must be integers, got {x.type} and {y.type}")
     bits = max(x.type.bits(), y.type.bits())
@@ -386,22 +399,33 @@ def shift(direction: str, a, b) -> ir.Expr:
 
 
 def power(a, b) -> ir.Expr:
-    """`**` and `pow`: small positive int exponents multiply out; else powf."""
-    if _int_lit(b) and not _int_lit(a) and 0 <= int(b) <= 8:
-        x = to_node(a)
-        n = int(b)
-        if n == 0:
-            return one_of(x.type)
-        r = x
-        for _ in range(n - 1):
-            r = ir.Mul(r, x)
-        return r
+    """`**` and `pow`: a constant int exponent multiplies out (repeated
+    squaring, `1 / x**-n` for negative n, as Halide's
+    raise_to_integer_power); else powf on floats."""
+    b_int = _int_lit(b) and not isinstance(b, bool)
+    bn = None if b_int else to_node(b)
+    if b_int or (isinstance(bn, ir.Const) and not bn.type.is_float()
+                       and not bn.type.is_bool()):
+        n = int(b) if bn is None else int(bn.value)
+        return _int_power(to_node(a), n)
     x = to_node(a)
     if not x.type.is_float():
         x = cast_node(Float(32, x.type.lanes()), x)
     y = to_node(b) if not _int_lit(b) else int_literal_as(int(b), x.type)
     y = cast_node(x.type, y)
     return float_math("pow", x, y)
+
+
+def _int_power(x: ir.Expr, n: int) -> ir.Expr:
+    if n == 0:
+        return one_of(x.type)
+    if n == 1:
+        return x
+    if n < 0:
+        return ir.Div(one_of(x.type), _int_power(x, -n))
+    y = _int_power(x, n // 2)
+    r = ir.Mul(y, y)
+    return ir.Mul(r, x) if n & 1 else r
 
 
 # -- math intrinsics --------------------------------------------------------------

@@ -115,18 +115,41 @@ def max(*args):
     return _minmax("max", args)
 
 
+def _lossless_cast(t: Type, n: ir.Expr):
+    """Halide's lossless_cast: `n` as type `t` when no value can change, else None."""
+    if n.type == t:
+        return n
+    if isinstance(n, ir.Const) and t.is_scalar() and not n.type.is_handle():
+        v = n.value
+        if t.is_float():
+            import numpy as np
+            fv = float(t.numpy_dtype().type(v))
+            ok = fv == v or fv != fv
+            return ir.Const(t, fv) if ok else None
+        if isinstance(v, float) and not v.is_integer():
+            return None
+        v = int(v)
+        return ir.Const(t, v) if t.min() <= v <= t.max() else None
+    if t.can_represent(n.type):
+        return cast_node(t, n)
+    if isinstance(n, ir.Cast) and n.type.can_represent(n.value.type):
+        return _lossless_cast(t, n.value)
+    return None
+
+
 def clamp(a, lo, hi):
+    """min/max with no implicit conversion: the bounds must convert to a's
+    type without changing value (Halide's lossless_cast), else an error."""
     an = to_node(a)
     bounds = []
     for name, v in (("second", lo), ("third", hi)):
-        n = E.int_literal_as(v, an.type) if isinstance(v, int) else to_node(v)
-        if isinstance(v, float) and an.type.is_float():
-            n = cast_node(an.type, n)
-        if n.type.is_float() != an.type.is_float():
+        n = to_node(v)
+        c = _lossless_cast(an.type, n)
+        if c is None:
             raise CompileError(f"Type mismatch in call to clamp. First argument has type "
                                f"{an.type}, but {name} argument has type {n.type}. Use an "
                                f"explicit cast.")
-        bounds.append(cast_node(an.type, n))
+        bounds.append(c)
     return _w(ir.Max(ir.Min(an, bounds[1]), bounds[0]))
 
 
@@ -142,7 +165,8 @@ def abs(a):
 
 
 def absd(a, b):
-    x, y = operands(a, b)
+    # Halide's Python absd makes a Python int an int32 Expr first (like min/max).
+    x, y = match_types(to_node(a), to_node(b))
     t = x.type
     out = t.with_code(UInt(8).code()) if t.is_int() else t
     return _w(ir.intrinsic("absd", out, x, y))
@@ -151,10 +175,28 @@ def absd(a, b):
 def lerp(zero_val, one_val, weight):
     """Halide's lerp: exact fixed-point rounding for integer types."""
     z, o = operands(zero_val, one_val)
-    w = to_node(weight) if not isinstance(weight, int) else int_literal_as(weight, z.type)
+    # A Python int weight is an int32 Expr (an error below), as in Halide.
+    w = to_node(weight)
+    if w.type.is_int():
+        raise CompileError(f"A lerp weight must be an unsigned integer or a float, but "
+                           f"lerp weight has type {w.type}.")
+    if isinstance(w, ir.Const) and w.type.is_float() and not z.type.is_float() \
+            and not (0.0 <= w.value <= 1.0):
+        raise CompileError(f"Floating-point weight for lerp with integer arguments is "
+                           f"{w.value:g}, which is not in the range [0, 1].")
     if z.type.is_float():
-        w = cast_node(z.type, w)
-        return _w(ir.Add(z, ir.Mul(ir.Sub(o, z), w)))
+        ft = z.type
+        if w.type.is_float():
+            tw = cast_node(ft, w)
+        elif w.type.bits() == 32:
+            tw = cast_node(ft, ir.Div(cast_node(Float(64, w.type.lanes()), w),
+                                      ir.Const(Float(64), 4294967295.0)))
+        else:
+            tw = cast_node(ft, ir.Div(cast_node(Float(32, w.type.lanes()), w),
+                                      ir.Const(f32, float(2 ** w.type.bits() - 1))))
+        inv = ir.Sub(one_of(ft), tw)
+        # Halide: zero * (1 - w) + one * w
+        return _w(ir.Add(ir.Mul(z, inv), ir.Mul(o, tw)))
     return _w(_lerp_int(z, o, w))
 
 
@@ -256,7 +298,9 @@ def hypot(a, b):
 
 def _is_pred(name):
     def f(a):
-        x = float_arg(a)
+        x = to_node(a)
+        if not x.type.is_float():
+            raise CompileError(f"{name} only works for float")
         return _w(ir.intrinsic(name, bool_.with_lanes(x.type.lanes()), x))
     return f
 
