@@ -28,6 +28,13 @@ class BufferError(HaloRuntimeError):
     """A buffer's type, rank or extents do not fit the pipeline."""
 
 
+class RDomIndexError(CompileError, KeyError):
+    """An RDom has no dimension of that index (a KeyError, as in Halide)."""
+
+    def __str__(self):
+        return str(self.args[0]) if self.args else ""
+
+
 class CompilerToolError(HaloError):
     """The external compiler is missing or failed; message has the command."""
 

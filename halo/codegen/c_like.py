@@ -26,7 +26,7 @@ def c_string(s: str) -> str:
     out = ['"']
     for ch in s.encode("utf-8"):
         c = chr(ch)
-        if c.isalnum() or c in " .,:;_-+=()[]<>/!#&|^~'{}@$%":
+        if ch < 128 and (c.isalnum() or c in " .,:;_-+=()[]<>/!#&|^~'{}@$%"):
             out.append(c)
         else:
             out.append(f"\\{ch:03o}")

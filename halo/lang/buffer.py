@@ -71,7 +71,9 @@ class Buffer:
         self._type = from_numpy(arr.dtype)
         self._arr = arr
         self._mins = mins
-        self._name = unique_name(self._user_name or anonymous("b"))
+        # anonymous() is already unique; naming it again would add a "$1".
+        self._name = (unique_name(self._user_name) if self._user_name
+                      else anonymous("b"))
         if self._user_name is None:
             self._user_name = self._name
         from .registry import register

@@ -11,7 +11,7 @@ import hashlib
 
 import numpy as np
 
-from ..errors import BufferError, CompileError
+from ..errors import BufferError, CompileError, HaloRuntimeError
 from .buffer import Buffer
 from .func import Func
 from .names import current_epoch
@@ -236,7 +236,7 @@ class Callable:
         for idx, v in zip(self._order + self._outputs, values):
             a = args[idx]
             if a.kind == "param":
-                vals[idx] = v
+                vals[idx] = _param_value(a, v)
             elif isinstance(v, np.ndarray):
                 # numpy order is reversed Halide order already: no Buffer needed
                 if v.dtype != a.dtype:
@@ -253,6 +253,23 @@ class Callable:
 
 
 _ZEROS = (0,) * 64
+
+
+def _param_value(a, v):
+    """A Callable's scalar argument, checked like Param.set (ctypes would wrap)."""
+    t = a.type
+    try:
+        if not isinstance(v, (int, float, np.number, np.bool_)):
+            raise TypeError(v)
+        if t.is_float():
+            return float(v)
+        if t.is_bool():
+            return bool(v)
+        if isinstance(v, (float, np.floating)) and v != int(v) or not t.can_represent(int(v)):
+            raise ValueError(v)
+        return int(v)
+    except (TypeError, ValueError, OverflowError):
+        raise HaloRuntimeError(f"Param {a.user_name} of type {t} cannot hold {v!r}") from None
 
 
 def _parse_realize_args(args, kwargs):

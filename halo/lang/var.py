@@ -1,7 +1,7 @@
 """`Var`, `RVar` and `RDom`: the dimensions of Funcs and reduction domains."""
 from __future__ import annotations
 
-from ..errors import CompileError
+from ..errors import CompileError, RDomIndexError
 from ..ir import expr as ir
 from ..ir.types import i32
 from .expr import Expr, ExprLike, to_node
@@ -124,6 +124,13 @@ class RDom(ExprLike):
             user = name
         else:
             user = "r"
+        from .registry import resolve_references
+        for i, (lo, ext) in enumerate(bounds):
+            free = sorted(resolve_references(lo, ext).free_vars)
+            if free:
+                raise CompileError(f"The bounds of RDom {user} in dimension {i} depend on the "
+                                   f"variable {free[0]}; the bounds of an RDom may not depend "
+                                   f"on a free variable")
         self._dom = ReductionDomain(unique_name(user if name else anonymous("r")),
                                     bounds, user)
         self._rvars = [RVar(v, self._dom, i) for i, v in enumerate(self._dom.vars)]
@@ -143,8 +150,8 @@ class RDom(ExprLike):
 
     def _get(self, i):
         if not 0 <= i < len(self._rvars):
-            raise KeyError(f"RDom {self._dom.user_name} has {len(self._rvars)} dimension(s); "
-                           f"index {i} does not exist")
+            raise RDomIndexError(f"RDom {self._dom.user_name} has {len(self._rvars)} "
+                                 f"dimension(s); index {i} does not exist")
         return self._rvars[i]
 
     def __getitem__(self, i):

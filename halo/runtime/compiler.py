@@ -4,7 +4,8 @@ The key hashes the source, the compiler's identity and the flags. Entries
 live in `$HALO_CACHE_DIR` or the XDG cache dir (`~/.cache/halo`). A file
 lock per key makes concurrent processes compile a kernel once; the library
 is written to a temporary name and renamed, so a reader never sees half a
-file. A cache entry that fails to load is rebuilt.
+file. A cache entry that is incomplete (checked before loading: a truncated
+library would crash dlopen) or fails to load is rebuilt.
 """
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import hashlib
 import os
 import shlex
 import shutil
+import struct
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -65,18 +68,20 @@ def compile_shared(source: str, flags: list, openmp: bool, stem: str = "kernel")
     all_flags = ["-std=gnu11", "-shared", "-fPIC", *flags]
     if openmp:
         all_flags.append("-fopenmp")
+    else:
+        all_flags.append("-fopenmp-simd")   # honour `omp simd` on vectorized loops
     all_flags.append("-lm")
     key = hashlib.sha256("\0".join([FORMAT, compiler_identity(tuple(cc)), *all_flags, source])
                          .encode()).hexdigest()[:32]
     root = cache_dir()
     lib = root / f"{stem[:40]}-{key}.so"
-    if lib.exists():
+    if _intact(lib):
         return lib
     from filelock import FileLock
     try:
         lock = FileLock(str(root / f"{key}.lock"), timeout=600)
         with lock:
-            if lib.exists():
+            if _intact(lib):
                 return lib
             _build(cc, all_flags, source, lib, root)
     except OSError as e:
@@ -107,6 +112,41 @@ def _build(cc, flags, source, lib: Path, workdir: Path):
                 f"The C compiler failed (exit {r.returncode}).\ncommand: {shlex.join(cmd)}\n"
                 f"source kept at: {keep}\nstderr:\n{r.stderr[-4000:]}")
         os.replace(out, lib)   # atomic: readers see the whole file or none
+
+
+def _intact(lib: Path) -> bool:
+    """Whether `lib` is a whole file: dlopen of a truncated ELF dies of SIGBUS.
+
+    Checks that the ELF program and section header tables, and every segment
+    they name, lie inside the file. Non-ELF platforms are left to dlopen.
+    """
+    try:
+        with open(lib, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    if sys.platform == "darwin" or sys.platform.startswith("win"):
+        return len(data) > 0
+    if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or \
+            data[5] not in (1, 2):
+        return False
+    end = "<" if data[5] == 1 else ">"
+    try:
+        if data[4] == 2:   # ELF64
+            phoff, shoff = struct.unpack_from(end + "QQ", data, 32)
+            phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 54)
+            seg = [struct.unpack_from(end + "8xQ16xQ", data, phoff + k * phentsize)
+                   for k in range(phnum)]
+        else:              # ELF32
+            phoff, shoff = struct.unpack_from(end + "II", data, 28)
+            phentsize, phnum, shentsize, shnum = struct.unpack_from(end + "HHHH", data, 42)
+            seg = [struct.unpack_from(end + "4xI8xI", data, phoff + k * phentsize)
+                   for k in range(phnum)]
+    except struct.error:
+        return False
+    if shoff + shnum * shentsize > len(data):
+        return False
+    return all(off + size <= len(data) for off, size in seg)
 
 
 def evict(lib: Path) -> None:

@@ -112,6 +112,9 @@ class CompiledPipeline:
                 kind = "Input" if a.kind == "input" else "Output"
                 raise BufferError(f"{kind} buffer {a.user_name} has {arr.ndim} dimensions, "
                                   f"but the pipeline needs {a.dimensions}")
+            if a.kind == "output" and not arr.flags.writeable:
+                raise BufferError(f"Output buffer {a.user_name} is read-only (its numpy "
+                                  f"array is not writeable)")
             dt = arr.dtype
             t.data = arr.__array_interface__["data"][0] if arr.size else (
                 arr.ctypes.data or 8)
