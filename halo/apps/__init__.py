@@ -1,0 +1,1 @@
+"""Example pipelines shipped with halo (used by `halo demo` and the benchmarks)."""

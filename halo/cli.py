@@ -1,0 +1,315 @@
+"""The `halo` command (also `python -m halo`).
+
+    halo demo [--size WxH] [--repeats N]       compile the blur, check it, time it
+    halo show PIPELINE [--stage loopnest|lowered|c] [--target T]
+    halo compile PIPELINE -o DIR               (AOT export: not implemented yet)
+
+PIPELINE is `path/to/file.py:function` or `package.module:function`; the
+function takes no arguments and returns a `halo.Func` or `halo.Pipeline`.
+A PIPELINE that cannot be loaded is a usage error (exit code 2) with a
+one-paragraph message, never a traceback.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import click
+
+
+class PipelineSpecError(click.ClickException):
+    """A PIPELINE argument that cannot be loaded: exit code 2, like a usage error."""
+    exit_code = 2
+
+
+def _fail(spec: str, why: str):
+    raise PipelineSpecError(
+        f"cannot load PIPELINE {spec!r}: {why}\n"
+        f"PIPELINE is 'path/to/file.py:function' or 'package.module:function'; the "
+        f"function takes no arguments and returns a halo Func or Pipeline.")
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}"
+
+
+def load_pipeline(spec: str):
+    """Resolve a PIPELINE spec to a `halo.Pipeline` (errors: PipelineSpecError)."""
+    import halo
+    where, sep, fname = spec.rpartition(":")
+    if not sep or not where or not fname:
+        _fail(spec, "expected exactly one ':' between the module/file and the function name")
+    if not fname.isidentifier():
+        _fail(spec, f"{fname!r} is not a valid Python function name")
+
+    is_file = where.endswith(".py") or "/" in where or os.sep in where
+    if is_file:
+        path = Path(where).expanduser()
+        if not path.is_file():
+            _fail(spec, f"no such file: {path}")
+        mod_name = "_halo_pipeline_" + "".join(c if c.isalnum() else "_" for c in path.stem)
+        loader_spec = importlib.util.spec_from_file_location(mod_name, str(path))
+        if loader_spec is None or loader_spec.loader is None:
+            _fail(spec, f"{path} is not a loadable Python file")
+        module = importlib.util.module_from_spec(loader_spec)
+        sys.modules[mod_name] = module
+        sys.path.insert(0, str(path.resolve().parent))   # sibling imports work
+        try:
+            loader_spec.loader.exec_module(module)
+        except SystemExit as e:
+            _fail(spec, f"importing {path} called sys.exit({e.code})")
+        except Exception as e:
+            _fail(spec, f"importing {path} failed: {_describe(e)}")
+        finally:
+            try:
+                sys.path.remove(str(path.resolve().parent))
+            except ValueError:
+                pass
+        what = str(path)
+    else:
+        if os.getcwd() not in sys.path:       # like `python -m`: the cwd is importable
+            sys.path.insert(0, os.getcwd())
+        try:
+            module = importlib.import_module(where)
+        except ModuleNotFoundError as e:
+            _fail(spec, f"no module named {e.name or where!r}")
+        except SystemExit as e:
+            _fail(spec, f"importing {where} called sys.exit({e.code})")
+        except Exception as e:
+            _fail(spec, f"importing module {where} failed: {_describe(e)}")
+        what = f"module {where}"
+
+    fn = getattr(module, fname, None)
+    if fn is None:
+        names = sorted(n for n, v in vars(module).items()
+                       if callable(v) and not n.startswith("_")
+                       and getattr(v, "__module__", None) == module.__name__)
+        hint = f" (functions there: {', '.join(names)})" if names else ""
+        _fail(spec, f"{what} has no function {fname!r}{hint}")
+    if not callable(fn):
+        _fail(spec, f"{what}: {fname!r} is a {type(fn).__name__}, not a function")
+    try:
+        result = fn()
+    except SystemExit as e:
+        _fail(spec, f"{fname}() called sys.exit({e.code})")
+    except Exception as e:
+        _fail(spec, f"calling {fname}() failed: {_describe(e)}")
+
+    if isinstance(result, halo.Pipeline):
+        return result
+    if isinstance(result, halo.Func):
+        try:
+            return halo.Pipeline(result)
+        except halo.HaloError as e:
+            _fail(spec, f"{fname}() returned a Func that is not a valid pipeline: {e}")
+    t = type(result)
+    kind = t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
+    hint = ""
+    if t.__module__.split(".")[0] == "halide":
+        hint = " (a Halide object: build it with `import halo as hl`)"
+    _fail(spec, f"{fname}() returned {kind}, expected a halo.Func or halo.Pipeline{hint}")
+
+
+def _target(spec):
+    import halo
+    if spec is None:
+        return None
+    try:
+        return halo.Target(spec)
+    except halo.HaloError as e:
+        raise click.BadParameter(str(e), param_hint="'--target'")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="halo", prog_name="halo")
+def main():
+    """halo: a Halide-style array language for Python, compiled to C.
+
+    PIPELINE arguments are 'path/to/file.py:function' or 'package.module:function'.
+    """
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--stage", type=click.Choice(["loopnest", "lowered", "c"]), default="loopnest",
+              show_default=True,
+              help="loopnest: the loop nest; lowered: the full lowered statement "
+                   "(with bounds and checks); c: the generated C source.")
+@click.option("--target", "target", default=None, metavar="T",
+              help="Target for --stage c (host, c, x86-64-linux-avx2, ...). "
+                   "Default: HL_JIT_TARGET or host.")
+def show(pipeline, stage, target):
+    """Print the loop nest, lowered statement or C source of PIPELINE."""
+    import halo
+    t = _target(target)
+    p = load_pipeline(pipeline)
+    try:
+        if stage == "loopnest":
+            text = p.loop_nest_text()
+        elif stage == "lowered":
+            text = p.lowered_stmt()
+        else:
+            text = p.c_source(t)
+    except halo.HaloError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}")
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+@main.command("compile")
+@click.argument("pipeline")
+@click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
+              help="Directory for NAME.h, NAME.c, libNAME.a, libNAME.so, NAME.pc.")
+@click.option("--target", default="host", show_default=True, metavar="T")
+def compile_cmd(pipeline, outdir, target):
+    """Export PIPELINE for embedding (not implemented yet)."""
+    raise click.ClickException(
+        "halo compile: not implemented yet (AOT export is a later issue). "
+        "Meanwhile `halo show PIPELINE --stage c` prints the C source.")
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+def _parse_size(ctx, param, value):
+    try:
+        w, h = (int(v) for v in value.lower().split("x"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not WIDTHxHEIGHT, e.g. 2048x1536")
+    if w < 3 or h < 3:
+        raise click.BadParameter(f"{value!r}: the blur needs at least 3x3 pixels")
+    return w, h
+
+
+def _median_time(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def _import_halide():
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import halide
+        return halide
+    except Exception:
+        return None
+
+
+def machine_summary() -> str:
+    import platform
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = os.cpu_count()
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = cores
+    return (f"{model}, {usable} usable core(s) of {cores}, {platform.system()} "
+            f"{platform.machine()}, Python {platform.python_version()}")
+
+
+@main.command()
+@click.option("--size", default="2048x1536", show_default=True, callback=_parse_size,
+              metavar="WxH", help="Input image size.")
+@click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 10000),
+              help="Timed runs per implementation (median reported).")
+@click.option("--target", default=None, metavar="T", help="halo target (default: host).")
+@click.option("--halide/--no-halide", "use_halide", default=True, show_default=True,
+              help="Also time Halide when `import halide` works.")
+def demo(size, repeats, target, use_halide):
+    """Compile a 3x3 box blur, check it against numpy, time it."""
+    import numpy as np
+    import halo as hl
+    from halo.apps.blur import blur, blur_numpy, build, make_input
+    from halo.runtime.compiler import cache_dir
+
+    t = _target(target)
+    w, h = size
+    ow, oh = w - 2, h - 2
+    click.echo(f"halo {hl.__version__} demo: 3x3 box blur (halo/apps/blur.py), uint16, "
+               f"input {w}x{h} -> output {ow}x{oh}")
+    click.echo(f"machine: {machine_summary()}")
+    img = make_input(w, h)
+    out = np.zeros((oh, ow), dtype=np.uint16)
+    nbytes = img.nbytes + out.nbytes
+
+    try:
+        f = blur(w, h)
+        p = hl.Pipeline(f)
+        cache = cache_dir()
+        before = set(os.listdir(cache))
+        t0 = time.perf_counter()
+        p.compile_jit(t)
+        compile_s = time.perf_counter() - t0
+        new = {n for n in set(os.listdir(cache)) - before if n.endswith(".so")}
+        how = "lower + generate C + cc" if new else "lower + generate C; cache hit"
+        click.echo(f"compile: {compile_s * 1e3:.0f} ms ({how}; target "
+                   f"{t or hl.get_jit_target_from_environment()}; cache {cache})")
+        run = p.compile_to_callable([f.input], t)
+        run(img, out)
+    except hl.HaloError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}")
+
+    ref = blur_numpy(img)
+    bad = int(np.count_nonzero(out != ref))
+    if bad:
+        raise click.ClickException(f"check FAILED: {bad} of {out.size} pixels differ from numpy")
+    click.echo(f"check: halo == numpy exactly on all {out.size:,} output pixels")
+
+    rows = [("halo (default schedule)", _median_time(lambda: run(img, out), repeats))]
+    rows.append(("numpy", _median_time(lambda: blur_numpy(img), repeats)))
+
+    halide = _import_halide() if use_halide else None
+    notes = []
+    if halide is not None:
+        for label, root in (("Halide (default schedule)", False),
+                            ("Halide (blur_x.compute_root)", True)):
+            inp = halide.ImageParam(halide.UInt(16), 2, "input")
+            hout, hbx = build(halide, inp)
+            if root:
+                hbx.compute_root()
+            hp = halide.Pipeline(hout)
+            t0 = time.perf_counter()
+            hc = hp.compile_to_callable([inp], halide.get_jit_target_from_environment())
+            hcomp = time.perf_counter() - t0
+            hres = np.zeros_like(out)
+            hc(img, hres)
+            if not np.array_equal(hres, ref):
+                notes.append(f"WARNING: {label} differs from numpy")
+            notes.append(f"{label}: compile {hcomp * 1e3:.0f} ms (LLVM JIT)")
+            rows.append((label, _median_time(lambda: hc(img, hres), repeats)))
+    elif use_halide:
+        notes.append("Halide: not installed (pip install halide) - skipped")
+
+    base = rows[0][1]
+    click.echo(f"time: median of {repeats} runs after 2 warm-up runs; GB/s = (input + output "
+               f"bytes) / time; 'x halo' = time / halo's time")
+    click.echo(f"  {'implementation':<30} {'median ms':>10} {'x halo':>8} {'GB/s':>7}")
+    for label, s in rows:
+        click.echo(f"  {label:<30} {s * 1e3:>10.2f} {s / base:>7.2f}x {nbytes / s / 1e9:>7.2f}")
+    for n in notes:
+        click.echo(n)
+    click.echo("halo runs the default schedule (everything inlined, one thread); scheduling "
+               "directives beyond compute_root/compute_inline are not supported yet.")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
