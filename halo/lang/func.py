@@ -123,8 +123,8 @@ class Func:
 
     # -- realization (implemented by halo.lang.pipeline) ----------------------------
     def realize(self, *args, **kwargs):
-        from .pipeline import Pipeline
-        return Pipeline(self).realize(*args, **kwargs)
+        # The cached Pipeline keeps the compiled code while nothing changes.
+        return self._pipeline().realize(*args, **kwargs)
 
     def compile_jit(self, target=None):
         from .pipeline import Pipeline
