@@ -233,11 +233,11 @@ def _function_body(p: CPrinter, lowered, body, query: bool) -> str:
 def _unpack_argument(p: CPrinter, i: int, a, query: bool):
     user = c_string(a.user_name)
     if a.kind == "param":
-        v = p.declare(a.name, "p_" + a.user_name)
+        v = p.declare(a.name, "p_" + a.name)
         p.emit(f"const {p.ctype(a.type)} {v} = *(const {p.ctype(a.type)} *)_args[{i}];")
         return
     kind = "Input" if a.kind == "input" else "Output"
-    t = p.declare(a.name + ".tensor", "t_" + a.user_name)
+    t = p.declare(a.name + ".tensor", "t_" + a.name)
     n = a.dimensions
     code, bits = dl_code(a.type)
     p.emit(f"const DLTensor *{t} = (const DLTensor *)_args[{i}];")
@@ -282,7 +282,7 @@ def _unpack_argument(p: CPrinter, i: int, a, query: bool):
         else:
             p.emit(f"const int64_t {st} = {t}->strides ? {t}->strides[{ax}] : (int64_t)({compact});")
         compact = f"{compact} * {t}->shape[{ax}]"
-    data = p.declare(a.name, "b_" + a.user_name)
+    data = p.declare(a.name, "b_" + a.name)
     ct = p.ctype(a.type)
     p.emit(f"{ct} *{data} = ({ct} *)((char *){t}->data + {t}->byte_offset);")
     p.emit(f"(void){data};")

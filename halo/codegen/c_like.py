@@ -73,7 +73,9 @@ class CLikePrinter:
 
     # -- names ---------------------------------------------------------------------------
     def declare(self, ir_name: str, hint: str | None = None) -> str:
-        base = re.sub(r"[^A-Za-z0-9_]", "_", hint or ir_name)
+        # `$n` suffixes only make IR names unique; C names are made unique
+        # here, in declaration order, so equal programs give equal source.
+        base = re.sub(r"[^A-Za-z0-9_]", "_", re.sub(r"\$\d+", "", hint or ir_name))
         base = "_" + base.strip("_")[:40] if base else "_v"
         name, k = base, 1
         while name in self.used:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import CompileError, BufferError
 from ..ir.types import Type, from_numpy
-from .names import anonymous, unique_name
+from .names import anonymous, unique_name, internal_name
 
 
 class BufferDimension:
@@ -71,11 +71,9 @@ class Buffer:
         self._type = from_numpy(arr.dtype)
         self._arr = arr
         self._mins = mins
-        # anonymous() is already unique; naming it again would add a "$1".
-        self._name = (unique_name(self._user_name) if self._user_name
-                      else anonymous("b"))
+        self._name = internal_name(self._user_name, "b")
         if self._user_name is None:
-            self._user_name = self._name
+            self._user_name = anonymous("b")
         from .registry import register
         register(self._name, self)
 

@@ -12,7 +12,7 @@ from ..ir.types import Type, i32
 from ..ir.mutator import calls_in, IRVisitor
 from .expr import Expr, ExprLike, to_node, int_literal_as, is_literal, cast_node
 from .function import Definition, Function
-from .names import anonymous, unique_name, bump_epoch
+from .names import anonymous, internal_name, unique_name, bump_epoch
 from .registry import register, resolve_references
 from .var import Var, RVar, RDom
 
@@ -27,7 +27,7 @@ class Func:
         elif name is not None and not isinstance(name, str):
             init_value, name = name, None
         user = name if name is not None else anonymous("f")
-        self._f = Function(name=unique_name(user), user_name=user)
+        self._f = Function(name=internal_name(name, "f"), user_name=user)
         register(self._f.name, self._f)
         from ..schedule.schedule import FuncSchedule
         self._f.schedule = FuncSchedule()

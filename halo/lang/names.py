@@ -30,8 +30,15 @@ _anon = itertools.count()
 
 
 def anonymous(prefix: str) -> str:
-    """A fresh name like `f0`, `f1` for objects the user did not name."""
-    return unique_name(f"{prefix}{next(_anon)}")
+    """A display name like Halide's (`f0`, `b3`) for an unnamed object."""
+    return f"{prefix}{next(_anon)}"
+
+
+def internal_name(user_name: str | None, prefix: str) -> str:
+    """The unique IR name: the user's name, or for an unnamed object just
+    `prefix` (`f`, `f$1`, ...). `$n` suffixes never reach generated C, so
+    the same program built twice compiles to the same source."""
+    return unique_name(user_name if user_name is not None else prefix)
 
 
 # Every change to an algorithm or schedule bumps this epoch, so compiled

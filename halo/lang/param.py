@@ -7,7 +7,7 @@ from ..errors import CompileError
 from ..ir import expr as ir
 from ..ir.types import Type, i32
 from .expr import Expr, ExprLike, to_node, int_literal_as, cast_node
-from .names import anonymous, unique_name
+from .names import anonymous, internal_name, unique_name
 from .registry import register
 
 
@@ -21,7 +21,7 @@ class Param(ExprLike):
             name, value = None, name
         self._type = type_
         self._user_name = name if name is not None else anonymous("p")
-        self._name = unique_name(self._user_name)
+        self._name = internal_name(name, "p")
         self._value = None
         self._min = self._max = None
         self._estimate = None
@@ -135,7 +135,7 @@ class ImageParam:
         self._type = type_
         self._dims = dimensions
         self._user_name = name if name is not None else anonymous("im")
-        self._name = unique_name(self._user_name)
+        self._name = internal_name(name, "im")
         self._buffer = None
         self._estimates: dict[int, tuple] = {}
         self._constraints: dict[int, tuple] = {}

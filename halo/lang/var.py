@@ -14,7 +14,7 @@ class Var(ExprLike):
 
     def __init__(self, name: str | None = None):
         if name is None:
-            name = anonymous("v")
+            name = unique_name("v")   # `v`, `v$1`, ...: canonical in C
         if not isinstance(name, str):
             raise CompileError(f"Var name must be a str, got {name!r}")
         self._name = name
