@@ -18,6 +18,7 @@ from ..ir.simplify import simplify
 from ..ir.types import Type, i32
 from .bounds import Interval
 from .bounds_inference import box_touched, infer_bounds
+from ..schedule.legality import check_stage_races
 from .cse import common_subexpression_elimination
 from .checks import param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
@@ -90,6 +91,9 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # Inline first, so bounds inference sees through inlined Funcs.
     definitions = {n: [_inline_definition(d, env, inlined) for d in env[n].definitions]
                    for n in order}
+    for n in order:      # illegal parallel/vectorized RVar loops, before any codegen
+        for k, d in enumerate(env[n].definitions):
+            check_stage_races(env[n], k, d, definitions[n][k])
     arguments = _arguments(env, order, outputs)
     user_names = {a.name: a.user_name for a in arguments}
     user_names.update({n: f.user_name for n, f in env.items()})

@@ -1,0 +1,70 @@
+"""Race checks for parallel/vectorized RVar loops (islpy), with messages
+that name the stage, the loop and two conflicting iterations."""
+import numpy as np
+import pytest
+
+import halo as hl
+from halo import interp
+
+
+def test_histogram_parallel_rvar_is_a_race():
+    x = hl.Var("x")
+    img = hl.Buffer(np.arange(20, dtype=np.uint8))
+    r = hl.RDom([(0, 20)])
+    h = hl.Func("hist")
+    h[x] = 0
+    h[hl.i32(img[r.x])] += 1
+    h.update(0).parallel(r.x)
+    with pytest.raises(hl.CompileError, match=r"hist\.update\(0\).*parallel loop.*race condition"
+                                              r".*both write the same element of hist"):
+        h.realize([256])
+
+
+def test_prefix_sum_vectorized_names_conflicting_iterations():
+    x = hl.Var("x")
+    ps = hl.Func("ps")
+    ps[x] = x
+    r = hl.RDom([(1, 9)])
+    ps[r.x] = ps[r.x] + ps[r.x - 1]
+    ps.update(0).vectorize(r.x)
+    with pytest.raises(hl.CompileError, match=r"vectorized loop .* race condition: iterations "
+                                              r".*=1 and .*=2 write and read element \(1\)"):
+        ps.realize([10])
+
+
+def test_reduction_onto_one_element_over_parallel_outer_rvar():
+    x = hl.Var("x")
+    s = hl.Func("s")
+    s[x] = 0
+    r = hl.RDom([(0, 8), (0, 8)])
+    s[r.x] += r.y
+    s.update(0).parallel(r.y)
+    with pytest.raises(hl.CompileError, match=r"both write element"):
+        s.realize([8])
+
+
+def test_race_free_rvar_loops_are_allowed():
+    x, y = hl.Var("x"), hl.Var("y")
+    g = hl.Func("g")
+    g[x] = 0
+    r = hl.RDom([(0, 10)])
+    g[r.x] = g[r.x] * 2 + r.x
+    g.update(0).parallel(r.x)
+    np.testing.assert_array_equal(np.asarray(g.realize([10])), interp.realize(g, [10])[0])
+
+    m = hl.Func("m")
+    m[x, y] = 0
+    r2 = hl.RDom([(0, 8), (0, 8)])
+    m[r2.x, r2.y] = m[r2.x, r2.y] + r2.x * r2.y
+    m.update(0).parallel(r2.y).vectorize(r2.x)
+    np.testing.assert_array_equal(np.asarray(m.realize([8, 8])), interp.realize(m, [8, 8])[0])
+
+
+def test_pure_var_parallel_update_is_always_legal():
+    x = hl.Var("x")
+    f = hl.Func("f")
+    f[x] = x
+    r = hl.RDom([(0, 5)])
+    f[x] = f[x] + r.x * x
+    f.update(0).parallel(x)
+    np.testing.assert_array_equal(np.asarray(f.realize([16])), interp.realize(f, [16])[0])
