@@ -392,9 +392,24 @@ class CLikePrinter:
         self.indent -= 1
         self.emit("}")
 
+    # Constant-size storage up to this many bytes lives on the stack: no
+    # malloc per tile, and the compiler can keep small tiles in registers.
+    stack_limit = 64 * 1024
+
     def s_Allocate(self, s):
-        size = self.stmt_expr(s.size)
         t = self.ctype(s.type)
+        if isinstance(s.size, E.Const) and 0 < s.size.value * s.type.bytes() <= self.stack_limit:
+            saved = dict(self.names)
+            buf = self.declare(s.name)
+            self.emit("{")
+            self.indent += 1
+            self.emit(f"{t} {buf}[{s.size.value}] __attribute__((aligned(64)));")
+            self.stmt(s.body)
+            self.indent -= 1
+            self.emit("}")
+            self.names = saved
+            return
+        size = self.stmt_expr(s.size)
         saved = dict(self.names)
         buf = self.declare(s.name)
         self.emit("{")

@@ -74,6 +74,7 @@ class BoxFinder:
         self.lets: dict = {}            # let name -> value (for exact affine bounds)
         self.loops: list = []           # (var, min Const, extent Const) of constant loops
         self.conds: list = []           # enclosing if-conditions
+        self.narrowed: set = set()      # let names given a guard-narrowed interval in scope
         self.consumer = None
 
     # -- statements ---------------------------------------------------------------------
@@ -117,14 +118,36 @@ class BoxFinder:
 
     def s_IfThenElse(self, s):
         self.expr(s.condition)
-        saved = dict(self.scope)
+        saved, saved_narrowed = dict(self.scope), set(self.narrowed)
         _narrow(s.condition, self.scope)
+        self._narrow_lets(s.condition)
         self.conds.append(s.condition)
         self.visit(s.then_case)
         self.conds.pop()
-        self.scope = saved
+        self.scope, self.narrowed = saved, saved_narrowed
         if s.else_case is not None:
             self.visit(s.else_case)
+
+    def _narrow_lets(self, cond):
+        """A guard `v < e` on a let-bound `v` (a split's rebuilt dimension under
+        GuardWithIf) bounds v itself: give v its narrowed interval in scope, so
+        `bound` can use it next to the fully expanded index."""
+        if isinstance(cond, E.And):
+            self._narrow_lets(cond.a)
+            self._narrow_lets(cond.b)
+            return
+        if not isinstance(cond, (E.LT, E.LE)) or not isinstance(cond.a, E.Variable):
+            return
+        n = cond.a.name
+        if n not in self.lets or n in self.scope or cond.a.type != i32:
+            return
+        cur = bounds_of_expr(self.full(cond.a), self.scope)
+        rb = bounds_of_expr(self.full(cond.b), self.scope)
+        if cur.min is None or rb.max is None:
+            return
+        hi = rb.max if isinstance(cond, E.LE) else E.Sub(rb.max, _c(1))
+        self.scope[n] = Interval(cur.min, hi if cur.max is None else E.Min(cur.max, hi))
+        self.narrowed.add(n)
 
     def s_ProducerConsumer(self, s):
         self.visit(s.produce)
@@ -172,6 +195,16 @@ class BoxFinder:
         iv = self._exact(a)
         if iv is None:
             iv = bounds_of_expr(self.full(a), self.scope)
+        if self.narrowed:
+            # also bound `a` through the guard-narrowed lets; both are sound
+            part = simplify(_expand(a, self.lets, self.narrowed))
+            from ..ir.mutator import free_variables
+            if free_variables(part) & self.narrowed:
+                iv2 = bounds_of_expr(part, self.scope)
+                iv = Interval(iv2.min if iv.min is None else
+                              (iv.min if iv2.min is None else E.Max(iv.min, iv2.min)),
+                              iv2.max if iv.max is None else
+                              (iv.max if iv2.max is None else E.Min(iv.max, iv2.max)))
         if not iv.is_bounded():
             who = self.user_names.get(self.consumer, self.consumer)
             me = self.user_names.get(self.name, self.name)
@@ -278,7 +311,9 @@ class _Infer(IRMutator):
             iv = iv if iv is not None else Interval(_c(0), _c(-1))
             lo, hi = f"{f.name}.alloc.{i}.min", f"{f.name}.alloc.{i}.max"
             lets += [(lo, simplify(iv.min)), (hi, simplify(iv.max))]
-            bounds.append((_v(lo), E.Add(E.Sub(_v(hi), _v(lo)), _c(1))))
+            # The extent from the expressions themselves: correlated terms
+            # cancel, so tile-sized storage gets a constant size.
+            bounds.append((_v(lo), simplify(E.Add(E.Sub(iv.max, iv.min), _c(1)))))
         out = S.Realize(r.name, r.types, tuple(bounds), body)
         for name, value in reversed(lets):
             out = S.LetStmt(name, value, out)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import IRMutator
+from ..ir.simplify import simplify
 from ..ir.types import i32, i64
 
 
@@ -45,9 +46,10 @@ class _Flatten(IRMutator):
             buf = buffer_name(r.name, j)
             size = None
             for i, (mn, ext) in enumerate(r.bounds):
-                e64 = E.Cast(i64, E.Variable(i32, f"{buf}.extent.{i}"))
+                e64 = E.Cast(i64, ext)
                 size = e64 if size is None else E.Mul(size, e64)
-            body = S.Allocate(buf, r.types[j], size if size is not None else E.Const(i64, 1), body)
+            size = simplify(size) if size is not None else E.Const(i64, 1)
+            body = S.Allocate(buf, r.types[j], size, body)
             # dense strides, dimension 0 innermost
             lets = []
             stride = E.Const(i64, 1)
@@ -87,3 +89,4 @@ class _Flatten(IRMutator):
         if c.call_type == E.CallType.IMAGE:
             return E.Load(c.type, c.name, flat_index(c.name, c.args))
         return c
+
