@@ -134,3 +134,32 @@ def test_cse_shares_repeated_index_math():
     f[x, y] = inp[x, y] + inp[x + 1, y] + inp[x, y + 1]
     src = hl.Pipeline(f).c_source()
     assert "_cse" in src
+
+
+def test_in_wrappers_specific_and_global():
+    a = np.random.default_rng(0).integers(0, 1000, size=(20, 30)).astype(np.int32)
+
+    def build(hl, inp):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g, h = hl.Func("f"), hl.Func("g"), hl.Func("h")
+        f[x, y] = inp[x, y] * 2
+        g[x, y] = f[x, y] + f[x + 1, y] + inp[x, y + 1]
+        h[x, y] = g[x, y] - f[x, y]
+        f.in_(g).compute_at(g, y)
+        f.compute_root()
+        f.in_().compute_root()
+        g.compute_root()
+        return h
+    check(build, [25, 18], [a])
+
+
+def test_image_param_wrapper():
+    a = np.arange(600, dtype=np.int32).reshape(20, 30)
+    x, y = hl.Var("x"), hl.Var("y")
+    im = hl.ImageParam(hl.Int(32), 2, "im")
+    f = hl.Func("f")
+    f[x, y] = im[x, y] + im[x + 1, y]
+    im.in_().compute_root()
+    im.set(hl.Buffer(a))
+    assert hl.Pipeline(f).loop_nest_text().count("produce") == 1
+    np.testing.assert_array_equal(np.asarray(f.realize([29, 20])), interp.realize(f, [29, 20])[0])

@@ -179,6 +179,17 @@ class Buffer:
         return all(self._mins[i] <= c < self._mins[i] + self.dim(i).extent()
                    for i, c in enumerate(coords))
 
+    def in_(self, *consumers):
+        """A wrapper Func that reads this Buffer; consumers read the wrapper."""
+        from ..schedule.directives import make_wrapper
+        from .names import bump_epoch
+        if not hasattr(self, "_wrappers"):
+            self._wrappers = {}
+        w = make_wrapper(self._user_name, self._name, self._wrappers, consumers,
+                         lambda vs: self[vs], self.dimensions())
+        bump_epoch()
+        return w
+
     def reverse_axes(self) -> "Buffer":
         b = Buffer(self._arr.transpose(), name=self._user_name)
         b._mins = list(reversed(self._mins))

@@ -47,6 +47,7 @@ class Function:
     inputs: dict = field(default_factory=dict)
     params: dict = field(default_factory=dict)
     callees: dict = field(default_factory=dict)      # name -> Function
+    wraps: str | None = None     # for an in_() wrapper: the name it copies
 
     def defined(self) -> bool:
         return bool(self.definitions)

@@ -139,6 +139,7 @@ class ImageParam:
         self._buffer = None
         self._estimates: dict[int, tuple] = {}
         self._constraints: dict[int, tuple] = {}
+        self._wrappers: dict = {}
         register(self._name, self)
 
     def name(self) -> str:
@@ -204,8 +205,14 @@ class ImageParam:
     def _as_func_source(self):
         return self
 
-    def in_(self, *args):
-        raise CompileError("ImageParam.in_() is part of the schedules issue, not yet supported")
+    def in_(self, *consumers):
+        """A wrapper Func that reads this image; consumers read the wrapper."""
+        from ..schedule.directives import make_wrapper
+        from .names import bump_epoch
+        w = make_wrapper(self._user_name, self._name, self._wrappers, consumers,
+                         lambda vs: self[vs], self._dims)
+        bump_epoch()
+        return w
 
     def __repr__(self):
         return f"<halo.ImageParam '{self._user_name}' {self._type} x{self._dims}>"

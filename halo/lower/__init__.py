@@ -23,6 +23,7 @@ from .cse import common_subexpression_elimination
 from .checks import param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
+from .wrappers import wrap_calls
 from .schedule_functions import build_loop_nest
 from .storage_flattening import buffer_name, flatten_storage
 
@@ -83,7 +84,8 @@ class _Logger:
 def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPipeline:
     """Lower output Functions to a LoweredPipeline."""
     log = _Logger(options or LowerOptions())
-    env = find_environment(outputs)
+    env = wrap_calls(outputs)        # consumers read their in_() wrappers
+    outputs = [env[f.name] for f in outputs]
     levels = decide_compute_levels(env, outputs)
     store_levels = {n: _store_level(env[n], lv) for n, lv in levels.items()}
     order = realization_order(env, levels, outputs)

@@ -364,6 +364,46 @@ def store_root(func):
     return func
 
 
+def in_(owner, *consumers):
+    """A wrapper Func that copies this one and that `consumers` (or every
+    consumer, with no arguments) read instead; schedule it like any Func."""
+    _func_only(owner, "in_")
+    fn = _fn(owner)
+    w = make_wrapper(fn.user_name, fn.name, fn.schedule.wrappers, consumers,
+                     lambda vs: owner[vs] if len(fn.output_types) == 1
+                     else tuple(owner[vs][i] for i in range(len(fn.output_types))),
+                     fn.dimensions())
+    _record(owner, "in_", list(consumers))
+    return w
+
+
+def clone_in(owner, *consumers):
+    return in_(owner, *consumers)
+
+
+def make_wrapper(user_name, internal, table, consumers, read, dims):
+    """Create (or return the existing) wrapper Func registered in `table`."""
+    from ..lang.func import Func
+    from ..lang.var import Var
+    if len(consumers) == 1 and isinstance(consumers[0], (list, tuple)):
+        consumers = tuple(consumers[0])
+    for c in consumers:
+        if not isinstance(c, Func):
+            raise CompileError(f"in_() of {user_name} takes consumer Funcs, got {c!r}")
+    keys = [c._f.name for c in consumers] or [""]
+    existing = table.get(keys[0])
+    if existing is not None and all(table.get(k) is existing for k in keys):
+        return existing
+    suffix = "_".join(c.name() for c in consumers) if consumers else "global"
+    w = Func(f"{user_name}_in_{suffix}" if consumers else f"{user_name}_global_wrapper")
+    vs = tuple(Var(f"_{i}") for i in range(dims))
+    w[vs] = read(vs)
+    w._f.wraps = internal
+    for k in keys:
+        table[k] = w
+    return w
+
+
 def set_estimate(func, var, min, extent):
     fn = _fn(func)
     name = var.name() if hasattr(var, "name") else str(var)
@@ -396,7 +436,7 @@ def _not_yet(name):
 
 
 _PLANNED = ["hoist_storage", "bound", "bound_extent", "align_bounds", "reorder_storage",
-            "fold_storage", "in_", "clone_in", "rfactor", "atomic", "specialize",
+            "fold_storage", "rfactor", "atomic", "specialize",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
 
@@ -406,6 +446,8 @@ _LOOP = {"split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
 FUNC_DIRECTIVES.update(_LOOP)
 FUNC_DIRECTIVES.update({
+    "in_": in_,
+    "clone_in": clone_in,
     "compute_root": compute_root,
     "compute_inline": compute_inline,
     "compute_at": compute_at,

@@ -101,3 +101,4 @@ class FuncSchedule:
     bounds: dict = field(default_factory=dict)      # pure var -> (min, extent)
     explicit_compute: bool = False
     explicit_store: bool = False
+    wrappers: dict = field(default_factory=dict)    # consumer name ('' = all) -> Func
