@@ -68,3 +68,47 @@ def test_pure_var_parallel_update_is_always_legal():
     f[x] = f[x] + r.x * x
     f.update(0).parallel(x)
     np.testing.assert_array_equal(np.asarray(f.realize([16])), interp.realize(f, [16])[0])
+
+
+def test_atomic_histogram_may_run_in_parallel():
+    x = hl.Var("x")
+    img = hl.Buffer(np.random.default_rng(3).integers(0, 256, size=(64, 48), dtype=np.uint8))
+    r = hl.RDom([(0, 48), (0, 64)])
+    h = hl.Func("hist")
+    h[x] = 0
+    h[hl.i32(img[r.x, r.y])] += 1
+    h.update(0).atomic().parallel(r.y)
+    assert "#pragma omp atomic" in hl.Pipeline(h).c_source()
+    np.testing.assert_array_equal(np.asarray(h.realize([256])),
+                                  np.bincount(np.asarray(img).ravel(), minlength=256))
+
+
+def test_atomic_does_not_excuse_a_dependence_on_another_element():
+    x = hl.Var("x")
+    ps = hl.Func("ps")
+    ps[x] = x
+    r = hl.RDom([(1, 9)])
+    ps[r.x] = ps[r.x] + ps[r.x - 1]
+    ps.update(0).atomic().parallel(r.x)
+    with pytest.raises(hl.CompileError, match="write and read"):
+        ps.realize([10])
+
+
+def test_atomic_min_uses_a_critical_section():
+    x = hl.Var("x")
+    vals = hl.Buffer(np.array([5, -3, 7, 2, -8, 4], dtype=np.int32))
+    r = hl.RDom([(0, 6)])
+    m = hl.Func("m")
+    m[x] = 100
+    m[0] = hl.min(m[0], vals[r.x])
+    m.update(0).atomic().parallel(r.x)
+    assert "omp critical" in hl.Pipeline(m).c_source()
+    assert np.asarray(m.realize([2])).tolist() == [-8, 100]
+
+
+def test_atomic_is_for_update_stages():
+    x = hl.Var("x")
+    f = hl.Func("f")
+    f[x] = x
+    with pytest.raises(hl.CompileError, match="atomic\\(\\) applies to an update stage"):
+        f.atomic()

@@ -340,7 +340,8 @@ class CLikePrinter:
         if s.kind == S.ForKind.PARALLEL:
             self.uses_parallel = True
             self.emit(self.parallel_pragma)
-        elif s.kind == S.ForKind.VECTORIZED:
+        elif s.kind == S.ForKind.VECTORIZED and not _contains_atomic(s.body):
+            # (lanes of an atomic update may hit one element: stay scalar)
             self.emit(self.vector_pragma)
         elif s.kind == S.ForKind.UNROLLED:
             self.emit("#pragma GCC unroll 16")
@@ -364,6 +365,23 @@ class CLikePrinter:
             self.indent += 1
             self.stmt(s.else_case)
             self.indent -= 1
+        self.emit("}")
+
+    def s_Atomic(self, s):
+        st = s.body
+        op = _atomic_op(st) if isinstance(st, S.Store) else None
+        if op is not None:
+            idx = self.stmt_expr(st.index)
+            operand = self.stmt_expr(op[1])
+            self.emit("#pragma omp atomic")
+            self.emit(f"{self.name(st.buffer)}[{idx}] {op[0]}= {operand};")
+            return
+        # Any other read-modify-write: one thread at a time.
+        self.emit("#pragma omp critical")
+        self.emit("{")
+        self.indent += 1
+        self.stmt(st)
+        self.indent -= 1
         self.emit("}")
 
     def s_Store(self, s):
@@ -429,3 +447,33 @@ class CLikePrinter:
         self.indent -= 1
         self.emit("}")
         self.names = saved
+
+
+def _contains_atomic(s) -> bool:
+    from ..ir.mutator import IRVisitor
+    found = []
+
+    class V(IRVisitor):
+        def visit_Atomic(self, n):
+            found.append(n)
+    V().visit(s)
+    return bool(found)
+
+
+def _atomic_op(st):
+    """('+', e) when st is `b[i] = b[i] + e` (also -, *, &, |, ^), else None.
+
+    Only int32/int64/float/double and unsigned 32/64-bit types: narrower
+    types wrap through C's promotion, which `omp atomic` does not model."""
+    v, t = st.value, st.value.type
+    if not (t.is_float() or t.bits() >= 32) or t.is_bool():
+        return None
+    own = E.Load(t, st.buffer, st.index)
+    if isinstance(v, (E.Add, E.Mul)) and v.b == own:
+        return ("+" if isinstance(v, E.Add) else "*", v.a)
+    if isinstance(v, (E.Add, E.Sub, E.Mul)) and v.a == own:
+        return ({E.Add: "+", E.Sub: "-", E.Mul: "*"}[type(v)], v.b)
+    if isinstance(v, E.Call) and v.name in ("bitwise_and", "bitwise_or", "bitwise_xor") \
+            and v.args[0] == own:
+        return ({"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[v.name], v.args[1])
+    return None

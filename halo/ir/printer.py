@@ -104,6 +104,10 @@ def _print_stmt(s, indent, out):
         if len(s.values) > 1:
             vals = f"{{{vals}}}"
         out.append(f"{pad}{s.name}({', '.join(p(a) for a in s.args)}) = {vals}")
+    elif isinstance(s, S.Atomic):
+        out.append(f"{pad}atomic {{")
+        _print_stmt(s.body, indent + 1, out)
+        out.append(f"{pad}}}")
     elif isinstance(s, S.ProducerConsumer):
         out.append(f"{pad}produce {s.name} {{")
         _print_stmt(s.produce, indent + 1, out)

@@ -84,6 +84,12 @@ class Provide(Stmt):
 
 
 @_node
+class Atomic(Stmt):
+    """Its body's read-modify-write of one element happens atomically."""
+    body: Stmt
+
+
+@_node
 class ProducerConsumer(Stmt):
     """Compute Func `name` (`produce`), then run the code that reads it."""
     name: str

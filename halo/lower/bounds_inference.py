@@ -149,6 +149,9 @@ class BoxFinder:
         self.scope[n] = Interval(cur.min, hi if cur.max is None else E.Min(cur.max, hi))
         self.narrowed.add(n)
 
+    def s_Atomic(self, s):
+        self.visit(s.body)
+
     def s_ProducerConsumer(self, s):
         self.visit(s.produce)
         self.visit(s.consume)

@@ -86,6 +86,9 @@ class _CSEStmt(IRMutator):
         self.k += 1
         return f"cse{self.k}."
 
+    def visit_Atomic(self, s):
+        return s          # the printer matches `buf[i] = buf[i] op e` textually
+
     def visit_Store(self, s):
         from ..ir import stmt as S
         return S.Store(s.buffer, cse_expr(s.value, self._fresh()),

@@ -94,6 +94,8 @@ def build_stage(f, k: int, d) -> S.Stmt:
     ren = stage_renaming(f, k, d)
     body = S.Provide(f.name, tuple(substitute(ren, v) for v in d.values),
                      tuple(substitute(ren, a) for a in d.args))
+    if d.schedule.atomic:
+        body = S.Atomic(body)
     for p in d.predicates():
         body = S.IfThenElse(substitute(ren, p), body)
     bounds = {}

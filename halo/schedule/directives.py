@@ -35,7 +35,11 @@ def _target(owner):
 
 def _record(owner, name, args):
     func, fn, k, _, _ = _target(owner)
-    fn.schedule.log.append(Directive(name, [_plain(a) for a in args], k))
+    d = Directive(name, [_plain(a) for a in args], k)
+    # The internal names of the Funcs an argument names (user names may repeat):
+    # kept beside the record, not in it, so schedule files can resolve them.
+    d.func_refs = {i: _func_ref(a) for i, a in enumerate(args) if _func_ref(a)}
+    fn.schedule.log.append(d)
     bump_epoch()
     if getattr(func, "_cached_pipeline", None) is not None:
         del func._cached_pipeline
@@ -48,8 +52,21 @@ def _plain(a):
     if isinstance(a, TailStrategy):
         return a.value
     if isinstance(a, LoopLevel):
-        return {"kind": a.kind, "func": a.func, "var": a.var}
+        if a.func is None:
+            return {"kind": a.kind}
+        from ..lang.registry import lookup
+        f = lookup(a.func)
+        return {"kind": a.kind, "func": getattr(f, "user_name", a.func), "var": a.var,
+                "stage": a.stage}
     return a
+
+
+def _func_ref(a):
+    """The internal name of the Func that argument `a` names, if any."""
+    if isinstance(a, LoopLevel):
+        return a.func
+    f = getattr(a, "_f", None)
+    return getattr(f, "name", None)
 
 
 def _dim_name(v, directive, stage_name, sched) -> str:
@@ -230,6 +247,22 @@ def _kind_directive(kind, name):
 vectorize = _kind_directive(ForKind.VECTORIZED, "vectorize")
 unroll = _kind_directive(ForKind.UNROLLED, "unroll")
 parallel = _kind_directive(ForKind.PARALLEL, "parallel")
+
+
+def atomic(owner, override_associativity_test=False):
+    """Make this update's read-modify-write atomic, so RVar loops that update
+    the same element (histograms) may run in parallel."""
+    from ..lang.func import Stage
+    func, fn, k, sched, sname = _target(owner)
+    if not isinstance(owner, Stage) or k == 0:
+        raise CompileError(f"In schedule for {sname}: atomic() applies to an update "
+                           f"stage, e.g. f.update(0).atomic()")
+    if len(fn.output_types) > 1:
+        raise CompileError(f"In schedule for {sname}: atomic() of a Tuple update is not "
+                           f"supported")
+    sched.atomic = True
+    _record(owner, "atomic", [])
+    return owner
 
 
 def serial(owner, var):
@@ -436,11 +469,11 @@ def _not_yet(name):
 
 
 _PLANNED = ["hoist_storage", "bound", "bound_extent", "align_bounds", "reorder_storage",
-            "fold_storage", "rfactor", "atomic", "specialize",
+            "fold_storage", "rfactor", "specialize",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
 
-_LOOP = {"split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
+_LOOP = {"atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
          "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
 
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}

@@ -34,7 +34,7 @@ def check_stage_races(f, k: int, d, definition_inlined) -> None:
         inner = set().union(*[origins.get(x.var, {x.var}) for x in sched.dims[:pos + 1]])
         fixed = {v for x in sched.dims[pos + 1:] for v in origins.get(x.var, {x.var})} - inner
         for rv in rvars:
-            conflict = _find_conflict(f, definition_inlined, rv, fixed)
+            conflict = _find_conflict(f, definition_inlined, rv, fixed, sched.atomic)
             if conflict is not None:
                 stage = f.user_name if k == 0 else f"{f.user_name}.update({k - 1})"
                 kind = "parallel" if dim.kind == ForKind.PARALLEL else "vectorized"
@@ -63,7 +63,7 @@ def _dim_origins(d) -> dict:
     return orig
 
 
-def _find_conflict(f, d, rv: str, fixed: set):
+def _find_conflict(f, d, rv: str, fixed: set, atomic: bool = False):
     """A description of two conflicting iterations, or None if none exist."""
     writes = [expand_lets(a) for a in d.args]
     reads = [[expand_lets(a) for a in c.args]
@@ -77,7 +77,14 @@ def _find_conflict(f, d, rv: str, fixed: set):
         if isinstance(lo, E.Const) and isinstance(ext, E.Const):
             bounds[name] = (lo.value, lo.value + ext.value - 1)
     preds = [expand_lets(p) for p in d.predicates()]
-    for other in [writes] + reads:
+    if atomic:
+        # Atomic read-modify-writes of one element may collide; reads of any
+        # other element still order the iterations.
+        reads = [r for r in reads if r != writes]
+        checks = reads
+    else:
+        checks = [writes] + reads
+    for other in checks:
         res = _conflict_isl(writes, other, rv, loop_vars, bounds, preds, other is writes, fixed)
         if res is None:
             what = "both write" if other is writes else "one writes what the other reads of"

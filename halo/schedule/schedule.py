@@ -80,6 +80,7 @@ class StageSchedule:
     dims: list = field(default_factory=list)    # innermost first
     splits: list = field(default_factory=list)
     bounds: dict = field(default_factory=dict)  # var -> (min, extent)
+    atomic: bool = False                         # updates done with atomic ops
 
     @staticmethod
     def default(pure: list, rvars: list) -> "StageSchedule":
