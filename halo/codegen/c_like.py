@@ -70,6 +70,7 @@ class CLikePrinter:
         self.helpers: dict[str, str] = {}  # on-demand helper functions
         self.pre: list[str] = []          # statements hoisted out of an expression
         self.uses_parallel = False
+        self.loop_depth = 0
 
     # -- names ---------------------------------------------------------------------------
     def declare(self, ir_name: str, hint: str | None = None) -> str:
@@ -347,7 +348,9 @@ class CLikePrinter:
             self.emit("#pragma GCC unroll 16")
         self.emit(f"for (int32_t {v} = {lo}; {v} < {end}; {v}++) {{")
         self.indent += 1
+        self.loop_depth += 1
         self.stmt(s.body)
+        self.loop_depth -= 1
         self.indent -= 1
         self.emit("}")
         self.indent -= 1
@@ -405,8 +408,15 @@ class CLikePrinter:
         args = ", ".join([c_string("".join(fmt))] + vals)
         self.emit(f"if (!({c})) {{")
         self.indent += 1
-        self.emit(f"halo_set_error(_err, {args});")
-        self.emit(f"return {s.code};")
+        if self.loop_depth == 0:
+            self.emit(f"halo_set_error(_err, {args});")
+            self.emit(f"return {s.code};")
+        else:
+            # Inside loops (maybe an OpenMP region, where return is illegal):
+            # record the first failure; storage covers every access, so the
+            # rest runs safely and the call still fails.
+            self.emit("#pragma omp critical (halo_error)")
+            self.emit(f"if (_result == 0) {{ halo_set_error(_err, {args}); _result = {s.code}; }}")
         self.indent -= 1
         self.emit("}")
 

@@ -197,7 +197,10 @@ def _checks(arguments, regions):
 
 def _wrap_lets(lets, body):
     for name, value in reversed(lets):
-        body = S.LetStmt(name, value, body)
+        if name == "__asserts__":            # bound() checks among the lets
+            body = S.block(*value, body)
+        else:
+            body = S.LetStmt(name, value, body)
     return body
 
 

@@ -300,9 +300,7 @@ class _Infer(IRMutator):
         req = [iv if iv is not None else Interval(_c(0), _c(-1)) for iv in box.dims]
         lets = stage_region_lets(f, req, produce, self.user_names)
         body = S.ProducerConsumer(pc.name, produce, consume)
-        for name, value in reversed(lets):
-            body = S.LetStmt(name, value, body)
-        return body
+        return wrap_region_lets(lets, body)
 
     def visit_Realize(self, r):
         body = self.mutate(r.body)
@@ -323,6 +321,15 @@ class _Infer(IRMutator):
         return out
 
 
+def wrap_region_lets(lets, body):
+    for name, value in reversed(lets):
+        if name == "__asserts__":
+            body = S.block(*value, body)
+        else:
+            body = S.LetStmt(name, value, body)
+    return body
+
+
 def stage_region_lets(f, required, produce, user_names) -> list:
     """Lets for each stage's region: consumers' needs plus what later
     stages of f read of f itself (stages are processed last to first)."""
@@ -331,6 +338,10 @@ def stage_region_lets(f, required, produce, user_names) -> list:
     req = list(required)
     lets = []
     per_stage = []
+    asserts = []
+    sched = f.schedule
+    if sched.bounds or sched.align:
+        req, asserts = _apply_bounds(f, req)
     for k in range(len(f.definitions) - 1, -1, -1):
         d = f.definitions[k]
         pure = pure_vars_of(f, d)
@@ -349,7 +360,36 @@ def stage_region_lets(f, required, produce, user_names) -> list:
     # later stages' regions are defined first: earlier stages' reads use them
     for names in per_stage:
         lets += names
+    if asserts:
+        lets.append(("__asserts__", asserts))
     return lets
+
+
+def _apply_bounds(f, req):
+    """f.bound / bound_extent / align_bounds: the region to compute, and
+    assertions that it covers what the consumers need."""
+    from ..lang.expr import cast_node, to_node
+    out, asserts = list(req), []
+    for i, var in enumerate(f.pure_args):
+        iv = req[i]
+        if var in f.schedule.align:
+            mod, rem = f.schedule.align[var]
+            lo = E.Add(E.Mul(E.Div(E.Sub(iv.min, _c(rem)), _c(mod)), _c(mod)), _c(rem))
+            ext = E.Mul(E.Div(E.Add(E.Sub(iv.max, lo), _c(mod)), _c(mod)), _c(mod))
+            iv = Interval(simplify(lo), simplify(E.Sub(E.Add(lo, ext), _c(1))))
+        if var in f.schedule.bounds:
+            bmin, bext = f.schedule.bounds[var]
+            bext = cast_node(i32, to_node(bext))
+            bmin = cast_node(i32, to_node(bmin)) if bmin is not None else iv.min
+            bmax = simplify(E.Sub(E.Add(bmin, bext), _c(1)))
+            need = iv
+            asserts.append(S.AssertStmt(
+                E.Or(E.LT(need.max, need.min), E.And(E.LE(bmin, need.min), E.LE(need.max, bmax))),
+                (f"Func {f.user_name} is bounded to [", bmin, ", ", bmax, f"] in dimension "
+                 f"{var}, but [", need.min, ", ", need.max, "] is needed"), -5))
+            iv = Interval(simplify(bmin), bmax)
+        out[i] = iv
+    return out, asserts
 
 
 def infer_bounds(stmt, env, outputs, user_names) -> BoundsResult:

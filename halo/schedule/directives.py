@@ -47,6 +47,8 @@ def _record(owner, name, args):
 
 def _plain(a):
     """A JSON-friendly form of a directive argument."""
+    if isinstance(a, (list, tuple)):
+        return [_plain(x) for x in a]
     if hasattr(a, "name") and callable(a.name):
         return a.name()
     if isinstance(a, TailStrategy):
@@ -65,6 +67,9 @@ def _func_ref(a):
     """The internal name of the Func that argument `a` names, if any."""
     if isinstance(a, LoopLevel):
         return a.func
+    if isinstance(a, (list, tuple)):
+        refs = [_func_ref(x) for x in a]
+        return refs if any(refs) else None
     f = getattr(a, "_f", None)
     return getattr(f, "name", None)
 
@@ -437,6 +442,43 @@ def make_wrapper(user_name, internal, table, consumers, read, dims):
     return w
 
 
+def _pure_var(func, var, directive):
+    _func_only(func, directive)
+    fn = _fn(func)
+    name = var.name() if hasattr(var, "name") else var
+    if name not in fn.pure_args:
+        raise CompileError(f"In schedule for {fn.user_name}: {directive}() of unknown "
+                           f"dimension '{name}'; the pure Vars are {', '.join(fn.pure_args)}")
+    return fn, name
+
+
+def bound(func, var, min, extent):
+    """Compute exactly [min, min + extent) in `var` (checked at run time)."""
+    fn, name = _pure_var(func, var, "bound")
+    fn.schedule.bounds[name] = (min, extent)
+    _record(func, "bound", [var, min, extent])
+    return func
+
+
+def bound_extent(func, var, extent):
+    fn, name = _pure_var(func, var, "bound_extent")
+    fn.schedule.bounds[name] = (None, extent)
+    _record(func, "bound_extent", [var, extent])
+    return func
+
+
+def align_bounds(func, var, modulus, remainder=0):
+    """Round the computed region of `var` out to multiples of `modulus`."""
+    fn, name = _pure_var(func, var, "align_bounds")
+    m = _factor(modulus, "align_bounds", fn.user_name)
+    if not isinstance(remainder, int):
+        raise CompileError(f"In schedule for {fn.user_name}: align_bounds() remainder must "
+                           f"be an int, got {remainder!r}")
+    fn.schedule.align[name] = (m, remainder % m)
+    _record(func, "align_bounds", [var, modulus, remainder])
+    return func
+
+
 def set_estimate(func, var, min, extent):
     fn = _fn(func)
     name = var.name() if hasattr(var, "name") else str(var)
@@ -468,7 +510,7 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["hoist_storage", "bound", "bound_extent", "align_bounds", "reorder_storage",
+_PLANNED = ["hoist_storage", "reorder_storage",
             "fold_storage", "rfactor", "specialize",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
@@ -479,6 +521,9 @@ _LOOP = {"atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder"
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
 FUNC_DIRECTIVES.update(_LOOP)
 FUNC_DIRECTIVES.update({
+    "bound": bound,
+    "bound_extent": bound_extent,
+    "align_bounds": align_bounds,
     "in_": in_,
     "clone_in": clone_in,
     "compute_root": compute_root,

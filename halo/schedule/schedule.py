@@ -99,7 +99,8 @@ class FuncSchedule:
     store_level: LoopLevel = field(default_factory=LoopLevel.inlined)
     log: list = field(default_factory=list)
     estimates: dict = field(default_factory=dict)   # dim index -> (min, extent)
-    bounds: dict = field(default_factory=dict)      # pure var -> (min, extent)
+    bounds: dict = field(default_factory=dict)      # pure var -> (min|None, extent)
+    align: dict = field(default_factory=dict)       # pure var -> (modulus, remainder)
     explicit_compute: bool = False
     explicit_store: bool = False
     wrappers: dict = field(default_factory=dict)    # consumer name ('' = all) -> Func
