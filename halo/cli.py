@@ -1,7 +1,7 @@
 """The `halo` command (also `python -m halo`).
 
     halo demo [--size WxH] [--repeats N]       compile the blur, check it, time it
-    halo show PIPELINE [--stage loopnest|lowered|c] [--target T]
+    halo show PIPELINE [--stage loopnest|lowered|c|schedule] [--target T] [--schedule FILE]
     halo compile PIPELINE -o DIR               (AOT export: not implemented yet)
 
 PIPELINE is `path/to/file.py:function` or `package.module:function`; the
@@ -137,20 +137,35 @@ def main():
 
 @main.command()
 @click.argument("pipeline")
-@click.option("--stage", type=click.Choice(["loopnest", "lowered", "c"]), default="loopnest",
-              show_default=True,
+@click.option("--stage", type=click.Choice(["loopnest", "lowered", "c", "schedule"]),
+              default="loopnest", show_default=True,
               help="loopnest: the loop nest; lowered: the full lowered statement "
-                   "(with bounds and checks); c: the generated C source.")
+                   "(with bounds and checks); c: the generated C source; schedule: the "
+                   "schedule as Python calls.")
 @click.option("--target", "target", default=None, metavar="T",
               help="Target for --stage c (host, c, x86-64-linux-avx2, ...). "
                    "Default: HL_JIT_TARGET or host.")
-def show(pipeline, stage, target):
-    """Print the loop nest, lowered statement or C source of PIPELINE."""
+@click.option("--schedule", "schedule_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="Apply this schedule file (schedules/NAME.TARGET.json) first.")
+@click.option("--schedule-as", "schedule_as", type=click.Choice(["python", "json"]),
+              default=None,
+              help="Print the schedule instead: as Python calls (same as --stage "
+                   "schedule) or as a schedule file.")
+def show(pipeline, stage, target, schedule_file, schedule_as):
+    """Print the loop nest, lowered statement, C source or schedule of PIPELINE."""
     import halo
     t = _target(target)
     p = load_pipeline(pipeline)
     try:
-        if stage == "loopnest":
+        if schedule_file is not None:
+            p.apply_schedule(schedule_file)
+        if schedule_as == "json":
+            from halo.schedule.serialize import dumps, schedule_to_dict
+            text = dumps(schedule_to_dict(p, target or "host"))
+        elif schedule_as == "python" or stage == "schedule":
+            text = p.schedule_source() or "# no schedule directives: the default schedule\n"
+        elif stage == "loopnest":
             text = p.loop_nest_text()
         elif stage == "lowered":
             text = p.lowered_stmt()

@@ -42,10 +42,9 @@ FORMAT = 1
 # depend on how many objects were made before, so the hash renames them.
 _ANON = re.compile(r"(f|v|p|im|b|r)\d+")
 
-# Directives that record themselves, so may appear in a file.
-_RECORDING = {"split", "fuse", "tile", "reorder", "rename", "vectorize", "unroll",
-              "parallel", "serial", "atomic", "compute_root", "compute_inline",
-              "compute_at", "store_at", "store_root", "in_", "clone_in"}
+# Func methods in the directive tables that record nothing, so never appear
+# in a file (estimates belong to the pipeline's inputs and outputs).
+_NOT_RECORDED = {"set_estimate", "set_estimates", "print_loop_nest"}
 
 
 # -- the Funcs of a pipeline, in a deterministic order -------------------------------
@@ -492,6 +491,10 @@ def _roles(name, args) -> str:
         if args and isinstance(args[0], list):
             return "VVVNT"
         return {9: "VVVVVVNNT", 8: "VVVVVVNN", 7: "VVVVNNT", 6: "VVVVNN"}.get(n, "N" * n)
+    if name in ("bound", "align_bounds"):
+        return "VNN"
+    if name == "bound_extent":
+        return "VN"
     if name in ("compute_at", "store_at"):
         return "L" if n == 1 else "FV"
     if name in ("in_", "clone_in"):
@@ -595,8 +598,8 @@ class _Applier:
                                    f"{len(fn.definitions) - 1} update definition(s))")
         table = directives.FUNC_DIRECTIVES if stage == 0 else directives.STAGE_DIRECTIVES
         planned = set(getattr(directives, "_PLANNED", ()))
-        if name not in table or (name not in _RECORDING and name not in planned):
-            valid = sorted(n for n in table if n in _RECORDING)
+        if name not in table or name in _NOT_RECORDED:
+            valid = sorted(n for n in table if n not in _NOT_RECORDED and n not in planned)
             raise _err(self.label, f"{where}: unknown directive {name!r}; the directives a "
                                    f"schedule file may hold here are: {', '.join(valid)}")
         roles = _roles(name, args)
@@ -621,6 +624,19 @@ class _Applier:
             self.refresh()
 
 
+def _copy(sched) -> dict:
+    """The state of a Func or stage schedule, copied as deep as directives
+    change it (lists, dicts, Dims), not into the Funcs it may refer to."""
+    state = {}
+    for k, v in vars(sched).items():
+        if isinstance(v, list):
+            v = [copy.copy(x) if k == "dims" else x for x in v]
+        elif isinstance(v, dict):
+            v = dict(v)
+        state[k] = v
+    return state
+
+
 def apply_schedule(pipeline, path_or_dict, strict=True):
     """Replay a schedule file (a path or an already-loaded dict) on `pipeline`.
 
@@ -640,8 +656,8 @@ def apply_schedule(pipeline, path_or_dict, strict=True):
                               f"{data['algorithm_hash']}, this pipeline's is {mine}); "
                               f"apply it anyway with strict=False")
     ap = _Applier(pipeline, label)
-    saved = [(fn, copy.deepcopy(fn.schedule), [copy.deepcopy(d.schedule)
-                                               for d in fn.definitions]) for fn in ap.fns]
+    saved = [(x, _copy(x)) for fn in ap.fns
+             for x in [fn.schedule] + [d.schedule for d in fn.definitions]]
     try:
         for key, entries in data["funcs"].items():
             ap.lookup(key, f"Func {key}")
@@ -649,10 +665,9 @@ def apply_schedule(pipeline, path_or_dict, strict=True):
                 ap.apply_entry(key, e)
     except BaseException:
         from ..lang.names import bump_epoch
-        for fn, s, ds in saved:
-            fn.schedule = s
-            for d, x in zip(fn.definitions, ds):
-                d.schedule = x
+        for obj, state in saved:          # restore in place: nothing changed
+            obj.__dict__.clear()
+            obj.__dict__.update(state)
         bump_epoch()
         raise
     return pipeline
@@ -754,15 +769,24 @@ def schedule_to_python(pipeline) -> str:
                 else:
                     out.append(repr(_jsonable(a, "schedule_to_python")))
             owner = fid[fn.name] if d.stage == 0 else f"{fid[fn.name]}.update({d.stage - 1})"
-            body.append(f"{owner}.{d.name}({', '.join(out)})")
+            call = f"{owner}.{d.name}({', '.join(out)})"
+            if d.name in ("in_", "clone_in"):       # name the wrapper it makes
+                first = refs.get(0)
+                first = (first[0] if isinstance(first, list) else first) or ""
+                w = (getattr(fn.schedule, "wrappers", None) or {}).get(first)
+                w = getattr(w, "_f", w)
+                if w is not None and w.name in fid:
+                    call = f"{fid[w.name]} = {call}"
+            body.append(call)
     head = []
     pure = [(n, i) for n, (i, r) in decl.items() if not r]
     red = [(n, i) for n, (i, r) in decl.items() if r]
     if pure:
-        if all(n == i for n, i in pure):
+        if len(pure) == 1 and pure[0][0] == pure[0][1]:
+            head.append(f"{pure[0][0]} = hl.Var({pure[0][0]!r})")
+        elif all(n == i for n, i in pure):
             names = [n for n, _ in pure]
-            lhs = ", ".join(names) + ("," if len(names) == 1 else "")
-            head.append(f"{lhs} = hl.vars({' '.join(names)!r})")
+            head.append(f"{', '.join(names)} = hl.vars({' '.join(names)!r})")
         else:
             head += [f"{i} = hl.Var({n!r})" for n, i in pure]
     head += [f"{i} = hl.RVar({n!r})" for n, i in red]
