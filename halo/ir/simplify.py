@@ -172,6 +172,25 @@ def minmax_same(e):
         return e.a
 
 
+def minmax_dedupe(e):
+    """min(min(a, b), b) -> min(a, b): drop repeated operands of a min/max chain."""
+    cls = type(e)
+    ops, stack = [], [e]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, cls):
+            stack += [n.b, n.a]
+        else:
+            ops.append(n)
+    uniq = list(dict.fromkeys(ops))
+    if len(uniq) == len(ops):
+        return None
+    r = uniq[0]
+    for o in uniq[1:]:
+        r = cls(r, o)
+    return r
+
+
 def min_of_linear(e):
     """min(x + a, x + b) -> x + min(a, b) for i32/i64 and constant a, b."""
     if not _no_overflow(e.type):
@@ -228,8 +247,8 @@ RULES = {
     "Sub": [sub_self, add_zero, linear_canonical],
     "Mul": [mul_one_zero],
     "Div": [div_one],
-    "Min": [minmax_same, min_of_linear],
-    "Max": [minmax_same, min_of_linear],
+    "Min": [minmax_same, minmax_dedupe, min_of_linear],
+    "Max": [minmax_same, minmax_dedupe, min_of_linear],
     "EQ": [cmp_consts], "LE": [cmp_consts], "GE": [cmp_consts],
     "NE": [cmp_consts], "LT": [cmp_consts], "GT": [cmp_consts],
     "And": [and_true],

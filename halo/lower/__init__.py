@@ -20,11 +20,13 @@ from .bounds import Interval
 from .bounds_inference import box_touched, infer_bounds
 from ..schedule.legality import check_stage_races
 from .cse import common_subexpression_elimination
-from .checks import param_checks, region_checks
+from .checks import constraint_checks, param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
 from .wrappers import wrap_calls
-from .schedule_functions import build_loop_nest
+from .schedule_functions import build_loop_nest, _loop_name
+from .sliding_window import slide_windows
+from .unswitch_clamps import unswitch_clamps
 from .storage_flattening import buffer_name, flatten_storage
 
 
@@ -105,10 +107,14 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # read at the producer's compute level.
     bounds = log("bounds_inference", infer_bounds, nest, env, outputs, user_names)
     nest = bounds.body
+    # After bounds: it rewrites the region lets that bounds inference made.
+    nest = log("sliding_window", slide_windows, nest, env, levels, store_levels,
+               lambda level, f: _loop_name(env, level, f))
     regions, region_lets = _argument_regions(nest, arguments, env, user_names)
     checks = _checks(arguments, regions)
     body = S.block(*checks, nest)
     body = log("storage_flattening", flatten_storage, body, env)
+    body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     top_lets = bounds.output_lets + region_lets
@@ -169,6 +175,12 @@ def _arguments(env, order, outputs):
         f = env[n]
         inputs.update(f.inputs)
         params.update(f.params)
+    from ..lang.expr import to_node
+    from ..lang.registry import resolve_references
+    for obj in inputs.values():   # Params used by set_bounds() constraints
+        cons = [to_node(c) for p in getattr(obj, "_constraints", {}).values()
+                for c in p if c is not None]
+        params.update(resolve_references(*cons).params)
     args = []
     for name in sorted(inputs, key=lambda k: inputs[k]._name):
         obj = inputs[name]
@@ -192,6 +204,9 @@ def _checks(arguments, regions):
             continue
         kind = "Input" if a.kind == "input" else "Output"
         out += region_checks(kind, a.name, a.user_name, regions[a.name])
+    for a in arguments:
+        if a.kind == "input" and getattr(a.obj, "_constraints", None):
+            out += constraint_checks(a.name, a.user_name, a.obj._constraints)
     return out
 
 

@@ -12,6 +12,7 @@ from ..ir.types import i32
 
 ERR_BUFFER_BOUNDS = -4
 ERR_PARAM_RANGE = -6
+ERR_CONSTRAINT = -9   # Halide's halide_error_code_constraint_violated
 
 
 def _v(name):
@@ -51,4 +52,22 @@ def param_checks(params) -> list:
             out.append(S.AssertStmt(E.LE(v, hi), (f"Param {p.name()} is ", v,
                                                   ", which is above its maximum ", hi),
                                     ERR_PARAM_RANGE))
+    return out
+
+
+def constraint_checks(buf: str, user: str, constraints: dict) -> list:
+    """`ImageParam.dim(i).set_bounds/set_min/set_extent`, checked at run time
+    with Halide's message: "Constraint violated: im.extent.0 (5) == 4 (4)"."""
+    from ..ir.printer import expr_to_str
+    from ..lang.expr import to_node, cast_node
+    out = []
+    for i, pair in sorted(constraints.items()):
+        for what, want in zip(("min", "extent"), pair):
+            if want is None:
+                continue
+            v, w = _v(f"{buf}.{what}.{i}"), cast_node(i32, to_node(want))
+            text = str(want) if isinstance(want, int) else expr_to_str(w)
+            out.append(S.AssertStmt(E.EQ(v, w), (f"Constraint violated: {user}.{what}.{i} (",
+                                                 v, f") == {text} (", w, ")"),
+                                    ERR_CONSTRAINT))
     return out

@@ -13,6 +13,8 @@ new loops by `let`s just inside the innermost loop.
 """
 from __future__ import annotations
 
+import re
+
 from ..errors import CompileError
 from ..ir import expr as E
 from ..ir import stmt as S
@@ -135,7 +137,11 @@ def build_stage(f, k: int, d) -> S.Stmt:
             bounds[sp.old] = (_c(0), E.Mul(iext, oext))
             fused = E.Variable(i32, fused_n)
             lets.append((inner_n, E.Add(ilo, E.Mod(fused, iext))))
-            lets.append((outer_n, E.Add(olo, E.Div(fused, iext))))
+            # fused / iext lies in [0, oext) on the loop's range: the clamp is a
+            # no-op there, but gives interval arithmetic that exact range (a
+            # symbolic divisor alone bounds the quotient very loosely)
+            lets.append((outer_n, E.Add(olo, E.Max(E.Min(E.Div(fused, iext),
+                                                         E.Sub(oext, _c(1))), _c(0)))))
         elif sp.kind == "rename":
             old_n, new_n, _ = per_split[i]
             bounds[sp.outer] = bounds.pop(sp.old)
@@ -199,6 +205,8 @@ def build_loop_nest(env, order, definitions, outputs, levels, store_levels) -> S
                                    f"{store.var}, which is inside its compute level "
                                    f"{env[level.func].user_name}.{level.var}: store_at must be "
                                    f"at or outside compute_at")
+    _check_uses_inside(stmt, env, [n for n in order if n not in out_names and
+                                   not levels[n].is_root()])
     return stmt
 
 
@@ -253,6 +261,56 @@ class _WrapPC(IRMutator):
                 self.found = True
                 return S.For(s.name, s.min, s.extent, s.kind, self.wrap(body))
         return self.generic(s)
+
+
+def _check_uses_inside(stmt, env, names):
+    """Every use of a Func computed at a loop must lie inside its produce/consume
+    (Halide: "Func is computed at the following invalid location")."""
+    from ..ir.mutator import IRVisitor
+    want = set(names)
+    bad = {}            # func -> (user of it, loops enclosing every use)
+    common = {}
+
+    class V(IRVisitor):
+        def __init__(self):
+            self.pcs, self.loops, self.provider = [], [], None
+
+        def visit_ProducerConsumer(self, s):
+            self.pcs.append(s.name)
+            self.generic(s)
+            self.pcs.pop()
+
+        def visit_For(self, s):
+            self.loops.append(s.name)
+            self.generic(s)
+            self.loops.pop()
+
+        def visit_Provide(self, s):
+            saved, self.provider = self.provider, s.name
+            self.generic(s)
+            self.provider = saved
+
+        def visit_Call(self, c):
+            if c.call_type == E.CallType.FUNC and c.name in want:
+                loops = common.get(c.name)
+                common[c.name] = list(self.loops) if loops is None else \
+                    [a for a, b in zip(loops, self.loops) if a == b]
+                if c.name not in self.pcs:
+                    bad.setdefault(c.name, self.provider)
+            self.generic(c)
+    V().visit(stmt)
+    for n, user in bad.items():
+        f, lv = env[n], env[n].schedule.compute_level
+        who = env[user].user_name if user in env else user
+        legal = ["compute_root()"]
+        for lp in common.get(n, []):
+            m = re.match(r"^(.*?)\.s\d+\.(.*)$", lp)
+            if m and m.group(1) in env and "$" not in m.group(2):
+                legal.append(f"compute_at({env[m.group(1)].user_name}, {m.group(2)})")
+        raise CompileError(f"Func {f.user_name} is computed at an invalid location "
+                           f"({env[lv.func].user_name}.{lv.var}): it is used by {who} outside "
+                           f"that loop. Legal locations enclose all its uses: "
+                           f"{'; '.join(legal)}")
 
 
 def _encloses(stmt, outer, inner) -> bool:

@@ -1,0 +1,951 @@
+"""Scheduling directives: every implemented directive, checked against halo's
+schedule-free interpreter and against Halide under the very same schedule.
+
+Each `build(hl, *inputs)` below defines the algorithm *and* its schedule; the
+same code runs on `halo` and on `halide` (see conftest.check).
+"""
+import numpy as np
+import pytest
+
+import halo
+from conftest import check, halide, needs_halide, realize_interp
+
+pytestmark = needs_halide
+
+TS = ["GuardWithIf", "ShiftInwards", "RoundUp", "Auto"]
+
+
+def _ts(hl, name):
+    return getattr(hl.TailStrategy, name)
+
+
+def _img(w, h, seed=0, dtype=np.int32):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 100, size=(h, w)).astype(dtype)
+
+
+def _vec(n, seed=0, dtype=np.int32):
+    rng = np.random.default_rng(seed)
+    return rng.integers(-50, 50, size=(n,)).astype(dtype)
+
+
+def _check_interp_only(build, sizes, inputs=()):
+    """For schedules Halide rejects at run time (its own bounds errors):
+    compare halo's C backend with the interpreter only."""
+    return check(build, sizes, inputs, halide_oracle=False)
+
+
+# -- split and tails ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("tail", TS + ["Predicate", "PredicateLoads", "PredicateStores"])
+@pytest.mark.parametrize("n", [16, 19, 8, 5])
+def test_split_pure_1d_tails(tail, n):
+    if tail in ("Predicate", "PredicateLoads", "PredicateStores"):
+        # Halide only allows Predicate* tails on vectorized/inner-most splits;
+        # use it together with vectorize of the inner loop.
+        pass
+
+    def build(hl):
+        x, xo, xi = hl.Var("x"), hl.Var("xo"), hl.Var("xi")
+        f = hl.Func("f")
+        f[x] = x * x - 3 * x
+        f.split(x, xo, xi, 8, _ts(hl, tail))
+        if tail.startswith("Predicate"):
+            f.vectorize(xi)
+        return f
+    # Halide's ShiftInwards/RoundUp needs realize(sizes) to over-allocate when
+    # n < 8; realize(sizes) does that in both.
+    check(build, [n])
+
+
+@pytest.mark.parametrize("tail", ["GuardWithIf", "ShiftInwards", "Auto"])
+def test_split_2d_with_input_tails(tail):
+    inp = _img(13, 7)
+
+    def build(hl, b):
+        x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
+        f = hl.Func("f")
+        f[x, y] = b[x, y] * 2 + y
+        f.split(y, yo, yi, 3, _ts(hl, tail))
+        return f
+    check(build, [13, 7], [inp])
+
+
+def test_split_roundup_reads_input_past_its_end_like_halide():
+    # RoundUp evaluates the output past its end (realize(sizes) over-allocates
+    # the output), so an unguarded input is read past its end: Halide refuses,
+    # and so does halo, with the same message.
+    inp = _img(13, 7)
+
+    def build(hl, b):
+        x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
+        f = hl.Func("f")
+        f[x, y] = b[x, y] * 2 + y
+        f.split(y, yo, yi, 3, hl.TailStrategy.RoundUp)
+        return f
+    msg = "Input buffer b[0-9]* is accessed at 8, which is beyond the max \\(6\\) in dimension 1"
+    with pytest.raises(Exception, match=msg):
+        build(halide, halide.Buffer(inp)).realize([13, 7])
+    with pytest.raises(halo.HalideError, match=msg):
+        build(halo, halo.Buffer(inp)).realize([13, 7])
+
+
+def test_split_roundup_with_boundary_condition_input():
+    inp = _img(13, 7)
+
+    def build(hl, b):
+        x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
+        c = hl.BoundaryConditions.repeat_edge(b)
+        f = hl.Func("f")
+        f[x, y] = c[x, y] * 2 + y
+        f.split(y, yo, yi, 3, hl.TailStrategy.RoundUp)
+        return f
+    check(build, [13, 7], [inp])
+
+
+@pytest.mark.parametrize("tail", ["GuardWithIf", "RoundUp", "ShiftInwards"])
+def test_split_of_intermediate_with_tail(tail):
+    # RoundUp/ShiftInwards on a compute_root intermediate: it computes more
+    # (or recomputes) points, never wrong values.
+    def build(hl):
+        x, xo, xi = hl.Var("x"), hl.Var("xo"), hl.Var("xi")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x] = x * 7 + 1
+        f.compute_root().split(x, xo, xi, 4, _ts(hl, tail))
+        g[x] = f[x - 1] + f[x + 2]
+        return g
+    check(build, [11])
+
+
+def test_nested_splits_and_split_of_split_var():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        xo, xi, xio, xii, xoo, xoi = [hl.Var(n) for n in ("xo", "xi", "xio", "xii", "xoo", "xoi")]
+        f = hl.Func("f")
+        f[x, y] = x * 100 + y
+        f.split(x, xo, xi, 6, hl.TailStrategy.GuardWithIf)
+        f.split(xi, xio, xii, 4, hl.TailStrategy.GuardWithIf)   # split of the inner
+        f.split(xo, xoo, xoi, 2, hl.TailStrategy.GuardWithIf)   # split of the outer
+        return f
+    check(build, [29, 3])
+
+
+def _split_of_split(tail):
+    def build(hl):
+        x, xo, xi, xio, xii = [hl.Var(n) for n in ("x", "xo", "xi", "xio", "xii")]
+        f = hl.Func("f")
+        f[x] = x * 3 + 1
+        t = _ts(hl, tail)
+        f.split(x, xo, xi, 8, t).split(xi, xio, xii, 3, t)
+        return f
+    return build
+
+
+@pytest.mark.parametrize("tail", ["ShiftInwards", "GuardWithIf", "Auto"])
+def test_split_of_split_var_same_tail(tail):
+    check(_split_of_split(tail), [21])
+    check(_split_of_split(tail), [40])
+
+
+def test_split_of_split_var_roundup_overruns_output_like_halide():
+    # RoundUp of xi (8 -> 9 points) writes past what the output-bounds query
+    # asked for: Halide fails at run time with this exact message, and so does halo.
+    build = _split_of_split("RoundUp")
+    msg = "Output buffer f is accessed at 32, which is beyond the max \\(24\\) in dimension 0"
+    with pytest.raises(Exception, match=msg.replace("f is", "f[$0-9]* is")):
+        build(halide).realize([21])
+    with pytest.raises(halo.HalideError, match=msg):
+        build(halo).realize([21])
+
+
+def test_split_reusing_old_name():
+    def build(hl):
+        x, xi = hl.Var("x"), hl.Var("xi")
+        f = hl.Func("f")
+        f[x] = x * 5
+        f.split(x, x, xi, 4, hl.TailStrategy.GuardWithIf)
+        return f
+    check(build, [10])
+
+
+def test_split_with_nonzero_min():
+    inp = _vec(30)
+
+    def build(hl, b):
+        x, xo, xi = hl.Var("x"), hl.Var("xo"), hl.Var("xi")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x] = b[x + 5] * 2
+        f.compute_root().split(x, xo, xi, 4)
+        g[x] = f[x - 3] + f[x + 3]
+        return g
+    check(build, [19], [inp])
+
+
+# -- tile, fuse, reorder, rename ---------------------------------------------------------
+
+@pytest.mark.parametrize("tail", ["GuardWithIf", "ShiftInwards", "Auto"])
+@pytest.mark.parametrize("sizes", [[16, 12], [19, 13]])
+def test_tile_eight_argument_form(tail, sizes):
+    def build(hl):
+        x, y, xo, yo, xi, yi = [hl.Var(n) for n in ("x", "y", "xo", "yo", "xi", "yi")]
+        f = hl.Func("f")
+        f[x, y] = x * 31 + y * 7 + (x * y) % 5
+        f.tile(x, y, xo, yo, xi, yi, 8, 4, _ts(hl, tail))
+        return f
+    check(build, sizes)
+
+
+@pytest.mark.parametrize("tail", [None, "GuardWithIf"])
+def test_tile_six_argument_form(tail):
+    def build(hl):
+        x, y, xi, yi = [hl.Var(n) for n in ("x", "y", "xi", "yi")]
+        f = hl.Func("f")
+        f[x, y] = x * 31 - y * 3
+        if tail is None:
+            f.tile(x, y, xi, yi, 4, 3)
+        else:
+            f.tile(x, y, xi, yi, 4, 3, _ts(hl, tail))
+        return f
+    check(build, [11, 10])
+
+
+def test_tile_loop_order_is_xi_yi_xo_yo():
+    x, y, xo, yo, xi, yi = [halo.Var(n) for n in ("x", "y", "xo", "yo", "xi", "yi")]
+    f = halo.Func("f")
+    f[x, y] = x + y
+    f.tile(x, y, xo, yo, xi, yi, 4, 4)
+    text = halo.Pipeline(f).loop_nest_text()
+    order = [text.index(f".s0.{v},") for v in ("yo", "xo", "yi", "xi")]
+    assert order == sorted(order), text
+
+
+def test_tile_of_blur_consumer_with_input():
+    inp = _img(20, 14, dtype=np.uint16)
+
+    def build(hl, b):
+        x, y, xo, yo, xi, yi = [hl.Var(n) for n in ("x", "y", "xo", "yo", "xi", "yi")]
+        c = hl.BoundaryConditions.repeat_edge(b)
+        bx, by = hl.Func("bx"), hl.Func("by")
+        bx[x, y] = (c[x - 1, y] + c[x, y] + c[x + 1, y]) // 3
+        by[x, y] = (bx[x, y - 1] + bx[x, y] + bx[x, y + 1]) // 3
+        by.tile(x, y, xo, yo, xi, yi, 8, 4, hl.TailStrategy.GuardWithIf)
+        bx.compute_at(by, xo)
+        return by
+    check(build, [17, 11], [inp])
+
+
+@pytest.mark.parametrize("sizes", [[6, 5], [7, 3]])
+def test_fuse(sizes):
+    def build(hl):
+        x, y, xy = hl.Var("x"), hl.Var("y"), hl.Var("xy")
+        f = hl.Func("f")
+        f[x, y] = x * 10 + y * 3
+        f.fuse(x, y, xy)
+        return f
+    check(build, sizes)
+
+
+def test_fuse_then_parallel_and_vectorize_split():
+    def build(hl):
+        x, y, xy, o, i = [hl.Var(n) for n in ("x", "y", "xy", "o", "i")]
+        f = hl.Func("f")
+        f[x, y] = x * 10 + y * 3
+        f.fuse(x, y, xy).parallel(xy)
+        g = hl.Func("g")
+        g[x, y] = f[x, y] + 1
+        g.fuse(x, y, xy).split(xy, o, i, 4, hl.TailStrategy.GuardWithIf).parallel(o).vectorize(i)
+        f.compute_root()
+        return g
+    check(build, [9, 7])
+
+
+def test_fuse_of_split_vars_and_3d():
+    def build(hl):
+        x, y, c, xo, xi, t, u = [hl.Var(n) for n in ("x", "y", "c", "xo", "xi", "t", "u")]
+        f = hl.Func("f")
+        f[x, y, c] = x + 10 * y + 100 * c
+        f.split(x, xo, xi, 2, hl.TailStrategy.GuardWithIf)
+        f.fuse(xi, xo, t)          # fuses back what was split
+        f.fuse(y, c, u).parallel(u)
+        return f
+    check(build, [5, 3, 4])
+
+
+@pytest.mark.parametrize("order", [("x", "y", "c"), ("c", "y", "x"), ("y", "c", "x"),
+                                   ("c", "x", "y")])
+def test_reorder_three_dims(order):
+    inp = np.arange(4 * 5 * 3, dtype=np.int32).reshape(3, 5, 4)
+
+    def build(hl, b):
+        x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
+        v = {"x": x, "y": y, "c": c}
+        f = hl.Func("f")
+        f[x, y, c] = b[x, y, c] * 3 + x - c
+        f.reorder(*[v[n] for n in order])
+        return f
+    check(build, [4, 5, 3], [inp])
+
+
+def test_reorder_list_form_and_loop_order():
+    def build(hl):
+        x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
+        f = hl.Func("f")
+        f[x, y, c] = x + 2 * y + 3 * c
+        if hl is halo:
+            f.reorder([c, x, y])
+        else:   # Halide 21's Python list overload needs VarOrRVar elements
+            f.reorder([hl.VarOrRVar(c), hl.VarOrRVar(x), hl.VarOrRVar(y)])
+        return f
+    check(build, [3, 4, 2])
+    f = build(halo)
+    text = halo.Pipeline(f).loop_nest_text()
+    order = [text.index(f".s0.{v},") for v in ("y", "x", "c")]
+    assert order == sorted(order), text
+
+
+def test_reorder_of_split_dims():
+    def build(hl):
+        x, y, xo, xi = hl.Var("x"), hl.Var("y"), hl.Var("xo"), hl.Var("xi")
+        f = hl.Func("f")
+        f[x, y] = x * 7 + y
+        f.split(x, xo, xi, 3, hl.TailStrategy.GuardWithIf).reorder(xo, y, xi)
+        return f
+    check(build, [10, 4])
+
+
+def test_rename():
+    def build(hl):
+        x, y, xx, xo, xi = [hl.Var(n) for n in ("x", "y", "xx", "xo", "xi")]
+        f = hl.Func("f")
+        f[x, y] = x * 9 - y
+        f.rename(x, xx).split(xx, xo, xi, 4, hl.TailStrategy.GuardWithIf).reorder(y, xo)
+        return f
+    check(build, [10, 3])
+
+
+def test_rename_is_usable_as_compute_at_level():
+    def build(hl):
+        x, y, yy = hl.Var("x"), hl.Var("y"), hl.Var("yy")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + y
+        g[x, y] = f[x, y - 1] + f[x, y + 1]
+        g.rename(y, yy)
+        f.compute_at(g, yy)
+        return g
+    check(build, [6, 5])
+
+
+# -- loop kinds ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["vectorize", "unroll", "parallel"])
+def test_kind_without_factor(kind):
+    def build(hl):
+        x, y, xo, xi = hl.Var("x"), hl.Var("y"), hl.Var("xo"), hl.Var("xi")
+        f = hl.Func("f")
+        f[x, y] = x * 3 + y * y
+        f.split(x, xo, xi, 4, hl.TailStrategy.GuardWithIf)
+        getattr(f, kind)(xi if kind != "parallel" else y)
+        return f
+    check(build, [10, 5])
+
+
+@pytest.mark.parametrize("kind", ["vectorize", "unroll", "parallel"])
+@pytest.mark.parametrize("tail", [None, "GuardWithIf", "RoundUp", "ShiftInwards"])
+@pytest.mark.parametrize("n", [16, 13])
+def test_kind_with_factor(kind, tail, n):
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x * 3 - y
+        g[x, y] = f[x, y] + f[x + 1, y]
+        f.compute_root()
+        for h in (f, g):
+            args = (x, 4) if tail is None else (x, 4, _ts(hl, tail))
+            getattr(h, kind)(*args)
+        return g
+    check(build, [n, 3])
+
+
+def test_serial_undoes_parallel_and_vectorize():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f = hl.Func("f")
+        f[x, y] = x - y
+        f.parallel(y).vectorize(x, 4).serial(y)
+        return f
+    check(build, [8, 3])
+    text = halo.Pipeline(build(halo)).loop_nest_text()
+    assert "parallel" not in text
+
+
+def test_vectorize_and_unroll_inner_loops_of_a_tile():
+    inp = _img(24, 9, dtype=np.float32)
+
+    def build(hl, b):
+        x, y, xo, yo, xi, yi = [hl.Var(n) for n in ("x", "y", "xo", "yo", "xi", "yi")]
+        f = hl.Func("f")
+        f[x, y] = b[x, y] * 0.5 + hl.f32(x) - hl.f32(y)
+        f.tile(x, y, xo, yo, xi, yi, 8, 3).vectorize(xi).unroll(yi).parallel(yo)
+        return f
+    check(build, [24, 9], [inp])
+
+
+# -- update stages -------------------------------------------------------------------------
+
+def _with_update(sched):
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f = hl.Func("f")
+        f[x, y] = x + y
+        f[x, y] = f[x, y] * 3 + (x - y)
+        sched(hl, f, x, y)
+        return f
+    return build
+
+
+@pytest.mark.parametrize("name,sched", [
+    ("split", lambda hl, f, x, y: f.update(0).split(x, hl.Var("xo"), hl.Var("xi"), 4)),
+    ("split_guard", lambda hl, f, x, y: f.update(0).split(
+        x, hl.Var("xo"), hl.Var("xi"), 4, hl.TailStrategy.GuardWithIf)),
+    ("vectorize", lambda hl, f, x, y: f.update(0).vectorize(x, 4)),
+    ("vectorize_guard", lambda hl, f, x, y: f.update(0).vectorize(
+        x, 4, hl.TailStrategy.GuardWithIf)),
+    ("parallel", lambda hl, f, x, y: f.update(0).parallel(y)),
+    ("parallel_factor", lambda hl, f, x, y: f.update(0).parallel(y, 2)),
+    ("unroll", lambda hl, f, x, y: f.update(0).unroll(x, 3, hl.TailStrategy.GuardWithIf)),
+    ("reorder", lambda hl, f, x, y: f.update(0).reorder(y, x)),
+    ("tile", lambda hl, f, x, y: f.update(0).tile(
+        x, y, hl.Var("xo"), hl.Var("yo"), hl.Var("xi"), hl.Var("yi"), 4, 2,
+        hl.TailStrategy.GuardWithIf)),
+    ("fuse", lambda hl, f, x, y: f.update(0).fuse(x, y, hl.Var("xy")).parallel(hl.Var("xy"))),
+    ("rename", lambda hl, f, x, y: f.update(0).rename(x, hl.Var("xx"))),
+    ("both_stages", lambda hl, f, x, y: (f.vectorize(x, 4).parallel(y),
+                                         f.update(0).reorder(y, x).unroll(y, 2))),
+])
+def test_update_stage_pure_var_schedules(name, sched):
+    check(_with_update(sched), [10, 5])
+
+
+def test_update_roundup_on_output_pure_var():
+    # Auto = RoundUp for pure vars of updates: over-computes, which
+    # realize(sizes) allows by over-allocating (in Halide too).
+    check(_with_update(lambda hl, f, x, y: f.update(0).split(
+        x, hl.Var("xo"), hl.Var("xi"), 4, hl.TailStrategy.RoundUp)), [12, 3])
+
+
+def _rsum(sched, n=13):
+    def build(hl, b):
+        x = hl.Var("x")
+        r = hl.RDom([(0, n)])
+        f = hl.Func("f")
+        f[x] = x
+        f[x] += b[r.x] * (x + 1)
+        sched(hl, f, x, r)
+        return f
+    return build
+
+
+@pytest.mark.parametrize("name,sched", [
+    ("split_rvar_guard", lambda hl, f, x, r: f.update(0).split(
+        r.x, hl.RVar("ro"), hl.RVar("ri"), 4, hl.TailStrategy.GuardWithIf)),
+    ("split_rvar_auto", lambda hl, f, x, r: f.update(0).split(
+        r.x, hl.RVar("ro"), hl.RVar("ri"), 5)),
+    ("split_rvar_twice", lambda hl, f, x, r: f.update(0).split(
+        r.x, hl.RVar("ro"), hl.RVar("ri"), 4, hl.TailStrategy.GuardWithIf).split(
+        hl.RVar("ri"), hl.RVar("rio"), hl.RVar("rii"), 3, hl.TailStrategy.GuardWithIf)),
+    ("split_rvar_reorder", lambda hl, f, x, r: f.update(0).split(
+        r.x, hl.RVar("ro"), hl.RVar("ri"), 4, hl.TailStrategy.GuardWithIf).reorder(
+        hl.RVar("ri"), x, hl.RVar("ro"))),
+    ("pure_vec_rvar_split", lambda hl, f, x, r: f.update(0).split(
+        r.x, hl.RVar("ro"), hl.RVar("ri"), 4, hl.TailStrategy.GuardWithIf).vectorize(
+        x, 4, hl.TailStrategy.GuardWithIf).parallel(x)),
+    ("serial_rvar", lambda hl, f, x, r: f.update(0).serial(r.x)),
+    ("unroll_rvar", lambda hl, f, x, r: f.update(0).unroll(r.x)),
+    ("unroll_rvar_factor", lambda hl, f, x, r: f.update(0).unroll(
+        r.x, 3, hl.TailStrategy.GuardWithIf)),
+])
+def test_update_rvar_schedules(name, sched):
+    check(_rsum(sched), [9], [_vec(13)])
+
+
+def test_split_rvar_of_prefix_sum_keeps_serial_order():
+    # A loop-carried dependence: the split must keep r's visiting order.
+    def build(hl):
+        x = hl.Var("x")
+        r = hl.RDom([(1, 18)])
+        f = hl.Func("f")
+        f[x] = x * 2 + 1
+        f[r.x] = f[r.x] + f[r.x - 1]
+        ro, ri = hl.RVar("ro"), hl.RVar("ri")
+        f.update(0).split(r.x, ro, ri, 4, hl.TailStrategy.GuardWithIf)
+        return f
+    check(build, [19])
+
+
+def test_split_2d_rdom_and_fuse_rvars():
+    inp = _img(7, 5)
+
+    def build(hl, b):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 7), (0, 5)])
+        f = hl.Func("f")
+        f[x] = 0
+        f[x] += b[r.x, r.y] * (x + r.y)
+        ryo, ryi, rxy = hl.RVar("ryo"), hl.RVar("ryi"), hl.RVar("rxy")
+        f.update(0).split(r.y, ryo, ryi, 2, hl.TailStrategy.GuardWithIf)
+        return f
+    check(build, [4], [inp])
+
+
+def test_histogram_with_split_rvar():
+    inp = (_img(9, 6) % 10).astype(np.uint8)
+
+    def build(hl, b):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 9), (0, 6)])
+        h = hl.Func("h")
+        h[x] = 0
+        h[hl.i32(b[r.x, r.y])] += 1
+        h.update(0).split(r.x, hl.RVar("rxo"), hl.RVar("rxi"), 4,
+                          hl.TailStrategy.GuardWithIf).reorder(hl.RVar("rxi"), r.y,
+                                                               hl.RVar("rxo"))
+        return h
+    check(build, [10], [inp])
+
+
+# -- compute and storage levels ------------------------------------------------------------
+
+def _blur3(sched, w=21, h=15):
+    """A chain of three stencils on a clamped input: a -> b -> c -> out."""
+    inp = _img(w, h, seed=3, dtype=np.int32)
+
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        cl = hl.BoundaryConditions.repeat_edge(buf)
+        a, b, c, out = hl.Func("a"), hl.Func("b"), hl.Func("c"), hl.Func("out")
+        a[x, y] = cl[x - 1, y] + 2 * cl[x, y] + cl[x + 1, y]
+        b[x, y] = a[x, y - 1] + a[x, y + 1] - a[x, y]
+        c[x, y] = b[x - 2, y] * 3 + b[x + 1, y - 1]
+        out[x, y] = c[x, y] + c[x, y + 2]
+        sched(hl, dict(a=a, b=b, c=c, out=out, x=x, y=y))
+        return out
+    return build, inp
+
+
+def _v(hl, *names):
+    return [hl.Var(n) for n in names]
+
+
+def _s_root_all(hl, d):
+    for k in "abc":
+        d[k].compute_root()
+
+
+def _s_at_y(hl, d):
+    d["a"].compute_at(d["b"], d["y"])
+    d["b"].compute_at(d["c"], d["y"])
+    d["c"].compute_at(d["out"], d["y"])
+
+
+def _s_at_x_innermost(hl, d):
+    d["a"].compute_at(d["out"], d["x"])
+    d["b"].compute_at(d["out"], d["x"])
+    d["c"].compute_at(d["out"], d["x"])
+
+
+def _s_nested_tiles(hl, d):
+    # each stencil computed at its consumer's tile
+    x, y = d["x"], d["y"]
+    for cons, prod, f in (("out", "c", 8), ("c", "b", 4), ("b", "a", 2)):
+        xo, yo, xi, yi = _v(hl, f"{cons}xo", f"{cons}yo", f"{cons}xi", f"{cons}yi")
+        d[cons].tile(x, y, xo, yo, xi, yi, f, f, hl.TailStrategy.GuardWithIf)
+        d[prod].compute_at(d[cons], xo)
+
+
+def _s_nested_tiles_shift(hl, d):
+    # same with the default tail (ShiftInwards) on every tile
+    x, y = d["x"], d["y"]
+    for cons, prod, f in (("out", "c", 8), ("c", "b", 4), ("b", "a", 2)):
+        xo, yo, xi, yi = _v(hl, f"{cons}xo", f"{cons}yo", f"{cons}xi", f"{cons}yi")
+        d[cons].tile(x, y, xo, yo, xi, yi, f, f)
+        d[prod].compute_at(d[cons], xo)
+
+
+def _s_at_inner_tile_loop(hl, d):
+    x, y = d["x"], d["y"]
+    xo, yo, xi, yi = _v(hl, "xo", "yo", "xi", "yi")
+    d["out"].tile(x, y, xo, yo, xi, yi, 8, 4, hl.TailStrategy.GuardWithIf)
+    d["c"].compute_at(d["out"], yi)
+    d["b"].compute_at(d["out"], yo)
+    d["a"].compute_root()
+
+
+def _s_store_root_compute_at(hl, d):
+    d["c"].store_root().compute_at(d["out"], d["y"])
+    d["b"].store_root().compute_at(d["out"], d["y"])
+    d["a"].store_at(d["out"], d["y"]).compute_at(d["b"], d["x"])
+
+
+def _s_store_at_outer_tile(hl, d):
+    x, y = d["x"], d["y"]
+    xo, yo, xi, yi = _v(hl, "xo", "yo", "xi", "yi")
+    d["out"].tile(x, y, xo, yo, xi, yi, 8, 4, hl.TailStrategy.GuardWithIf)
+    d["c"].store_at(d["out"], yo).compute_at(d["out"], xo)
+    d["b"].store_at(d["out"], yo).compute_at(d["c"], y)
+
+
+def _s_parallel_vector(hl, d):
+    x, y = d["x"], d["y"]
+    d["out"].parallel(y).vectorize(x, 4, hl.TailStrategy.GuardWithIf)
+    d["c"].compute_at(d["out"], y).vectorize(x, 4)
+    d["b"].compute_at(d["out"], y)
+    d["a"].compute_root().parallel(y, 4).vectorize(x, 8)
+
+
+def _s_inline_mix(hl, d):
+    d["a"].compute_inline()
+    d["b"].compute_root()
+    d["c"].compute_inline()
+
+
+def _s_multi_producers_same_loop(hl, d):
+    # a and b are both computed at out.y (b reads a, both at the same loop)
+    d["a"].compute_at(d["out"], d["y"])
+    d["b"].compute_at(d["out"], d["y"])
+    d["c"].compute_at(d["out"], d["y"])
+
+
+SCHEDS3 = [_s_root_all, _s_at_y, _s_at_x_innermost, _s_nested_tiles, _s_nested_tiles_shift,
+           _s_at_inner_tile_loop, _s_store_root_compute_at, _s_store_at_outer_tile,
+           _s_parallel_vector, _s_inline_mix, _s_multi_producers_same_loop]
+
+
+@pytest.mark.parametrize("sched", SCHEDS3, ids=[s.__name__[3:] for s in SCHEDS3])
+def test_stencil_chain_compute_levels(sched):
+    build, inp = _blur3(sched)
+    check(build, [17, 11], [inp])
+
+
+def test_nested_tiles_loop_nest_structure():
+    build, inp = _blur3(_s_nested_tiles)
+    out = build(halo, halo.Buffer(inp))
+    text = halo.Pipeline(out).loop_nest_text()
+    # a is produced inside b's tile loop, which is inside c's, inside out's
+    i_out, i_c = text.index("outxo"), text.index("produce c")
+    i_cx, i_b = text.index("cxo"), text.index("produce b")
+    i_bx, i_a = text.index("bxo"), text.index("produce a")
+    assert i_out < i_c < i_cx < i_b < i_bx < i_a, text
+
+
+def test_multiple_producers_at_same_loop():
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        p, q, r, out = hl.Func("p"), hl.Func("q"), hl.Func("r"), hl.Func("out")
+        p[x, y] = buf[x, y] * 2
+        q[x, y] = buf[x, y] + x
+        r[x, y] = x * y
+        out[x, y] = p[x, y] + q[x, y] * r[x, y]
+        p.compute_at(out, y)
+        q.compute_at(out, y)
+        r.compute_at(out, y).vectorize(x, 4)
+        return out
+    check(build, [10, 6], [_img(10, 6)])
+
+
+def test_compute_at_func_with_update_definition():
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        r = hl.RDom([(0, 4)])
+        s, out = hl.Func("s"), hl.Func("out")
+        s[x, y] = x
+        s[x, y] += buf[hl.clamp(x + r.x, 0, 11), y]
+        out[x, y] = s[x, y] + s[x + 1, y]
+        xo, xi = hl.Var("xo"), hl.Var("xi")
+        out.split(x, xo, xi, 4, hl.TailStrategy.GuardWithIf)
+        s.compute_at(out, xo)
+        s.update(0).vectorize(x, 2, hl.TailStrategy.GuardWithIf)
+        return out
+    check(build, [10, 4], [_img(12, 4)])
+
+
+def test_compute_at_func_with_update_store_root():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        r = hl.RDom([(0, 3)])
+        s, out = hl.Func("s"), hl.Func("out")
+        s[x, y] = 0
+        s[x, y] += (x + r.x) * (y - r.x)
+        out[x, y] = s[x - 1, y] + s[x, y + 1]
+        s.store_root().compute_at(out, y)
+        return out
+    check(build, [7, 5])
+
+
+def test_compute_at_update_stage_loop_of_consumer():
+    # the producer is needed only by the consumer's update: computed at its loop
+    def build(hl):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 5)])
+        p, out = hl.Func("p"), hl.Func("out")
+        p[x] = x * x
+        out[x] = x
+        out[x] += p[x + r.x]
+        p.compute_at(out, x)
+        return out
+    check(build, [8])
+
+
+def test_compute_at_rvar_of_consumer():
+    def build(hl):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 6)])
+        p, out = hl.Func("p"), hl.Func("out")
+        p[x] = x * 3 + 1
+        out[x] = 0
+        out[x] += p[x + r.x] * r.x
+        p.compute_at(out, r.x)
+        return out
+    check(build, [5])
+
+
+def test_compute_root_tuple_funcs():
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        t, out = hl.Func("t"), hl.Func("out")
+        t[x, y] = (buf[x, y] + 1, hl.f32(buf[x, y]) * 0.5)
+        t.compute_root().vectorize(x, 4, hl.TailStrategy.GuardWithIf).parallel(y)
+        out[x, y] = hl.f32(t[x, y][0]) + t[x, y][1]
+        return out
+    check(build, [9, 4], [_img(9, 4)])
+
+
+def test_tuple_output_with_update_and_schedule():
+    # argmax-style Tuple reduction, scheduled
+    def build(hl, buf):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 8)])
+        am = hl.Func("am")
+        am[x] = (hl.i32(0), hl.i32(-1000))
+        v = buf[r.x, x]
+        am[x] = (hl.select(v > am[x][1], r.x, am[x][0]), hl.max(am[x][1], v))
+        am.vectorize(x, 4, hl.TailStrategy.GuardWithIf)
+        am.update(0).parallel(x)
+        return am
+    check(build, [6], [_img(8, 6, seed=5)])
+
+
+def test_tuple_func_compute_at():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        t, out = hl.Func("t"), hl.Func("out")
+        t[x, y] = (x + y, x * y)
+        out[x, y] = t[x - 1, y][0] * t[x + 1, y][1]
+        t.compute_at(out, y)
+        return out
+    check(build, [8, 5])
+
+
+def test_compute_at_func_with_update_definition_serial_update():
+    # same as above without the vectorized update (which trips the xfail's bug)
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        r = hl.RDom([(0, 4)])
+        s, out = hl.Func("s"), hl.Func("out")
+        s[x, y] = x
+        s[x, y] += buf[hl.clamp(x + r.x, 0, 11), y]
+        out[x, y] = s[x, y] + s[x + 1, y]
+        xo, xi = hl.Var("xo"), hl.Var("xi")
+        out.split(x, xo, xi, 4, hl.TailStrategy.GuardWithIf)
+        s.compute_at(out, xo)
+        s.update(0).split(x, hl.Var("sxo"), hl.Var("sxi"), 2,
+                          hl.TailStrategy.GuardWithIf).parallel(y)
+        return out
+    check(build, [10, 4], [_img(12, 4)])
+
+
+# -- illegal schedules -----------------------------------------------------------------------
+
+def _both_fail(build, halo_msg, halide_msg=None, sizes=(4, 4)):
+    """halo raises a HalideError matching `halo_msg`; Halide (the oracle)
+    rejects the same schedule too (matching `halide_msg` when given)."""
+    with pytest.raises(halo.HalideError, match=halo_msg):
+        build(halo).realize(list(sizes))
+    with pytest.raises(Exception, match=halide_msg or ""):
+        build(halide).realize(list(sizes))
+
+
+def test_error_unknown_dimension_lists_dims():
+    def build(hl):
+        x, y, z = hl.Var("x"), hl.Var("y"), hl.Var("z")
+        f = hl.Func("f")
+        f[x, y] = x + y
+        f.split(z, hl.Var("zo"), hl.Var("zi"), 4)
+        return f
+    _both_fail(build, r"In schedule for f: could not find dimension 'z' for split\(\); "
+                      r"the dimensions are \(outermost first\): y, x",
+               "could not find split dimension: z")
+    # other directives name themselves too
+    x, y, z = halo.Var("x"), halo.Var("y"), halo.Var("z")
+    f = halo.Func("f")
+    f[x, y] = x + y
+    for call, name in ((lambda: f.vectorize(z), "vectorize"), (lambda: f.reorder(z, x), "reorder"),
+                       (lambda: f.parallel(z, 2), "parallel"), (lambda: f.rename(z, x), "rename"),
+                       (lambda: f.update(0) if False else f.fuse(x, z, halo.Var("t")), "fuse")):
+        with pytest.raises(halo.HalideError,
+                           match=rf"could not find dimension 'z' for {name}\(\);.*: y, x"):
+            call()
+
+
+def test_error_unknown_dimension_of_update_lists_rvars():
+    x = halo.Var("x")
+    r = halo.RDom([(0, 3)])
+    f = halo.Func("f")
+    f[x] = 0
+    f[x] += r.x
+    with pytest.raises(halo.HalideError,
+                       match=r"In schedule for f.update\(0\): could not find dimension 'q'.*"
+                             r"outermost first\): x, r[0-9]*\.x"):
+        f.update(0).split(halo.Var("q"), halo.Var("qo"), halo.Var("qi"), 2)
+
+
+def test_error_split_creates_existing_name():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f = hl.Func("f")
+        f[x, y] = x + y
+        f.split(x, y, hl.Var("xi"), 4)
+        return f
+    _both_fail(build, r"split\(\) would create dimension 'y', which already exists",
+               "can't create var y using a split or tile")
+
+
+def test_error_split_same_outer_and_inner_name():
+    x = halo.Var("x")
+    f = halo.Func("f")
+    f[x] = x
+    with pytest.raises(halo.HalideError, match="different names for the outer and inner"):
+        f.split(x, halo.Var("a"), halo.Var("a"), 4)
+
+
+def test_error_fuse_of_non_adjacent_dims():
+    # halo is stricter than Halide here: Halide 21 silently moves the fused
+    # loop to the inner dimension's place; halo asks for an explicit reorder.
+    x, y, c = halo.Var("x"), halo.Var("y"), halo.Var("c")
+    f = halo.Func("f")
+    f[x, y, c] = x + y + c
+    with pytest.raises(halo.HalideError,
+                       match=r"In schedule for f: fuse\(x, c\) needs 'c' to be the loop just "
+                             r"outside 'x'; reorder first"):
+        f.fuse(x, c, halo.Var("xc"))
+    # after the reorder it is legal, and matches Halide
+
+    def build(hl):
+        x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
+        f = hl.Func("f")
+        f[x, y, c] = x + 10 * y + 100 * c
+        f.reorder(x, c, y).fuse(x, c, hl.Var("xc"))
+        return f
+    check(build, [4, 3, 2])
+
+
+def test_error_shift_inwards_on_rvar_and_on_update():
+    def build_rvar(hl):
+        x = hl.Var("x")
+        r = hl.RDom([(0, 10)])
+        f = hl.Func("f")
+        f[x] = 0
+        f[x] += r.x
+        f.update(0).split(r.x, hl.RVar("ro"), hl.RVar("ri"), 4, hl.TailStrategy.ShiftInwards)
+        return f
+    _both_fail(build_rvar, r"can't split RVar 'r[0-9]*\.x' with TailStrategy.ShiftInwards",
+               "ShiftInwards is not a legal tail strategy for update definitions", sizes=[4])
+
+    def build_update(hl):
+        x = hl.Var("x")
+        f = hl.Func("f")
+        f[x] = 0
+        f[x] += x
+        f.update(0).split(x, hl.Var("xo"), hl.Var("xi"), 4, hl.TailStrategy.ShiftInwards)
+        return f
+    _both_fail(build_update, r"In schedule for f.update\(0\): TailStrategy.ShiftInwards "
+                             r"recomputes points, which is only legal for pure definitions",
+               "ShiftInwards is not a legal tail strategy for update definitions", sizes=[8])
+
+
+def test_error_roundup_on_rvar():
+    x = halo.Var("x")
+    r = halo.RDom([(0, 10)])
+    f = halo.Func("f")
+    f[x] = 0
+    f[x] += r.x
+    with pytest.raises(halo.HalideError, match="TailStrategy.RoundUp"):
+        f.update(0).split(r.x, halo.RVar("ro"), halo.RVar("ri"), 4, halo.TailStrategy.RoundUp)
+
+
+def test_error_compute_at_missing_loop_names_func_and_lists_loops():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + y
+        g[x, y] = f[x, y] * 2
+        g.split(x, hl.Var("xo"), hl.Var("xi"), 2)
+        f.compute_at(g, hl.Var("zz"))
+        return g
+    _both_fail(build, r"Func f is computed at g\.zz, but that loop does not exist.*"
+                      r"Loops of g: g\.s0\.y, g\.s0\.xo, g\.s0\.xi",
+               "is computed at the following invalid location")
+
+
+def test_error_compute_at_loop_of_inlined_func():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g, h = hl.Func("f"), hl.Func("g"), hl.Func("h")
+        f[x, y] = x + y
+        g[x, y] = f[x, y] * 2
+        h[x, y] = g[x, y] + 1
+        f.compute_at(g, x)          # g itself is inlined into h
+        return h
+    _both_fail(build, r"Func f is computed at g\.x, but that loop does not exist.*"
+                      r"is g inlined",
+               "is computed at the following invalid location")
+
+
+def test_error_store_at_inside_compute_at():
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + y
+        g[x, y] = f[x, y] * 2
+        f.compute_at(g, y).store_at(g, x)
+        return g
+    _both_fail(build, r"Func f is stored at g\.x, which is inside its compute level g\.y: "
+                      r"store_at must be at or outside compute_at",
+               "is computed at the following invalid location")
+
+
+def test_error_compute_at_a_loop_that_does_not_enclose_all_uses():
+    # b is used by c, which is computed at out.xo *before* out's xi loop runs
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        xo, yo, xi, yi = [hl.Var(n) for n in ("xo", "yo", "xi", "yi")]
+        b, c, out = hl.Func("b"), hl.Func("c"), hl.Func("out")
+        b[x, y] = x + y
+        c[x, y] = b[x, y] + b[x + 1, y]
+        out[x, y] = c[x, y] * 2
+        out.tile(x, y, xo, yo, xi, yi, 4, 4, hl.TailStrategy.GuardWithIf)
+        c.compute_at(out, xo)
+        b.compute_at(out, xi)
+        return out
+    _both_fail(build, r"Func b is computed at an invalid location \(out\.xi\): it is used by c "
+                      r"outside that loop\. Legal locations enclose all its uses: "
+                      r"compute_root\(\); compute_at\(out, yo\); compute_at\(out, xo\); "
+                      r"compute_at\(c, y\); compute_at\(c, x\)",
+               "is computed at the following invalid location", sizes=[8, 8])
+
+
+def test_error_unsupported_directive_is_explicit():
+    x = halo.Var("x")
+    f = halo.Func("f")
+    f[x] = x
+    with pytest.raises(halo.HalideError, match="not supported yet"):
+        f.fold_storage(x, 2)
