@@ -340,7 +340,7 @@ def stage_region_lets(f, required, produce, user_names) -> list:
     per_stage = []
     asserts = []
     sched = f.schedule
-    if sched.bounds or sched.align:
+    if sched.bounds or sched.align or getattr(sched, "folds", None):
         req, asserts = _apply_bounds(f, req)
     for k in range(len(f.definitions) - 1, -1, -1):
         d = f.definitions[k]
@@ -388,6 +388,14 @@ def _apply_bounds(f, req):
                 (f"Func {f.user_name} is bounded to [", bmin, ", ", bmax, f"] in dimension "
                  f"{var}, but [", need.min, ", ", need.max, "] is needed"), -5))
             iv = Interval(simplify(bmin), bmax)
+        if var in getattr(f.schedule, "folds", {}):
+            fold = f.schedule.folds[var]
+            live = simplify(E.Add(E.Sub(iv.max, iv.min), _c(1)))
+            asserts.append(S.AssertStmt(
+                E.LE(live, _c(fold)),
+                (f"Func {f.user_name} is folded to {fold} in dimension {var}, but ", live,
+                 " of its values there are needed at once; use a larger fold_storage "
+                 "extent, or compute it further in"), -5))
         out[i] = iv
     return out, asserts
 

@@ -21,10 +21,14 @@ def buffer_name(func_name: str, value_index: int) -> str:
     return func_name if value_index == 0 else f"{func_name}.{value_index}"
 
 
-def flat_index(buf: str, args) -> E.Expr:
+def flat_index(buf: str, args, folds=None) -> E.Expr:
     idx = None
+    folds = folds or {}
     for i, a in enumerate(args):
-        off = E.Cast(i64, E.Sub(a, E.Variable(i32, f"{buf}.min.{i}")))
+        if i in folds:        # circular storage: the coordinate modulo the fold
+            off = E.Cast(i64, E.Mod(a, E.Const(i32, folds[i])))
+        else:
+            off = E.Cast(i64, E.Sub(a, E.Variable(i32, f"{buf}.min.{i}")))
         term = E.Mul(off, E.Variable(i64, f"{buf}.stride.{i}"))
         idx = term if idx is None else E.Add(idx, term)
     return idx if idx is not None else E.Const(i64, 0)
@@ -38,24 +42,35 @@ class _Flatten(IRMutator):
     def __init__(self, env):
         self.env = env
         self.tmp = 0
+        self.folds = {}          # buffer -> {dim: fold extent}
 
     def visit_Realize(self, r):
+        f = self.env.get(r.name)
+        sched = getattr(f, "schedule", None)
+        folds = {f.pure_args.index(v): e for v, e in getattr(sched, "folds", {}).items()} \
+            if f is not None else {}
+        order = [f.pure_args.index(v) for v in sched.storage_order] \
+            if f is not None and getattr(sched, "storage_order", None) else list(range(len(r.bounds)))
+        for j in range(len(r.types)):
+            self.folds[buffer_name(r.name, j)] = folds
         body = self.mutate(r.body)
-        n = len(r.bounds)
+        bounds = [(mn, E.Const(i32, folds[i]) if i in folds else ext)
+                  for i, (mn, ext) in enumerate(r.bounds)]
         for j in reversed(range(len(r.types))):
             buf = buffer_name(r.name, j)
             size = None
-            for i, (mn, ext) in enumerate(r.bounds):
+            for i, (mn, ext) in enumerate(bounds):
                 e64 = E.Cast(i64, ext)
                 size = e64 if size is None else E.Mul(size, e64)
             size = simplify(size) if size is not None else E.Const(i64, 1)
             body = S.Allocate(buf, r.types[j], size, body)
-            # dense strides, dimension 0 innermost
+            # dense strides, in storage order (dimension 0 innermost by default)
             lets = []
-            stride = E.Const(i64, 1)
-            for i, (mn, ext) in enumerate(r.bounds):
+            for i, (mn, ext) in enumerate(bounds):
                 lets.append((f"{buf}.min.{i}", mn))
                 lets.append((f"{buf}.extent.{i}", ext))
+            stride = E.Const(i64, 1)
+            for i in order:
                 lets.append((f"{buf}.stride.{i}", stride))
                 stride = E.Mul(E.Variable(i64, f"{buf}.stride.{i}"),
                                E.Cast(i64, E.Variable(i32, f"{buf}.extent.{i}")))
@@ -70,11 +85,12 @@ class _Flatten(IRMutator):
         values = [self.mutate(v) for v in p.values]
         args = [self.mutate(a) for a in p.args]
         if len(values) == 1:
-            return S.Store(p.name, values[0], flat_index(p.name, args))
+            return S.Store(p.name, values[0], flat_index(p.name, args, self.folds.get(p.name)))
         self.tmp += 1
         names = [f"{p.name}.value{self.tmp}.{j}" for j in range(len(values))]
         stores = [S.Store(buffer_name(p.name, j), E.Variable(v.type, names[j]),
-                          flat_index(buffer_name(p.name, j), args))
+                          flat_index(buffer_name(p.name, j), args,
+                                     self.folds.get(buffer_name(p.name, j))))
                   for j, v in enumerate(values)]
         body = S.block(*stores)
         for name, v in reversed(list(zip(names, values))):
@@ -85,7 +101,7 @@ class _Flatten(IRMutator):
         c = self.generic(c)
         if c.call_type == E.CallType.FUNC:
             buf = buffer_name(c.name, c.value_index)
-            return E.Load(c.type, buf, flat_index(buf, c.args))
+            return E.Load(c.type, buf, flat_index(buf, c.args, self.folds.get(buf)))
         if c.call_type == E.CallType.IMAGE:
             return E.Load(c.type, c.name, flat_index(c.name, c.args))
         return c

@@ -146,7 +146,8 @@ def _do_split(owner, old, outer, inner, factor, tail, directive="split"):
     t = _tail(tail, sname)
     existing = {d.var for d in sched.dims} - {o}
     for n in (outer_n, inner_n):
-        if n in existing or n in _retired(sched):
+        # reusing the old name (split(x, x, xi), vectorize(x, 4) twice) is fine
+        if n != o and (n in existing or n in _retired(sched)):
             raise CompileError(f"In schedule for {sname}: {directive}() would create dimension "
                                f"'{n}', which already exists (or existed); pick a fresh name")
     if outer_n == inner_n:
@@ -479,6 +480,33 @@ def align_bounds(func, var, modulus, remainder=0):
     return func
 
 
+def reorder_storage(func, *vars):
+    """Lay out storage with these dimensions innermost first."""
+    _func_only(func, "reorder_storage")
+    fn = _fn(func)
+    if len(vars) == 1 and isinstance(vars[0], (list, tuple)):
+        vars = tuple(vars[0])
+    names = [_pure_var(func, v, "reorder_storage")[1] for v in vars]
+    if len(set(names)) != len(names):
+        raise CompileError(f"In schedule for {fn.user_name}: reorder_storage() names a "
+                           f"dimension twice: {names}")
+    rest = [v for v in fn.pure_args if v not in names]
+    # Unnamed dimensions keep their relative order, outside the named ones.
+    fn.schedule.storage_order = names + rest
+    _record(func, "reorder_storage", list(vars))
+    return func
+
+
+def fold_storage(func, var, extent, fold_forward=True):
+    """Store only `extent` slices of `var`, reused circularly (with a run-time
+    check that no more are live at once)."""
+    fn, name = _pure_var(func, var, "fold_storage")
+    e = _factor(extent, "fold_storage", fn.user_name)
+    fn.schedule.folds[name] = e
+    _record(func, "fold_storage", [var, extent] + ([] if fold_forward else [False]))
+    return func
+
+
 def set_estimate(func, var, min, extent):
     fn = _fn(func)
     name = var.name() if hasattr(var, "name") else str(var)
@@ -510,8 +538,7 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["hoist_storage", "reorder_storage",
-            "fold_storage", "rfactor", "specialize",
+_PLANNED = ["hoist_storage", "rfactor", "specialize",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
 
@@ -521,6 +548,8 @@ _LOOP = {"atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder"
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
 FUNC_DIRECTIVES.update(_LOOP)
 FUNC_DIRECTIVES.update({
+    "reorder_storage": reorder_storage,
+    "fold_storage": fold_storage,
     "bound": bound,
     "bound_extent": bound_extent,
     "align_bounds": align_bounds,

@@ -104,3 +104,5 @@ class FuncSchedule:
     explicit_compute: bool = False
     explicit_store: bool = False
     wrappers: dict = field(default_factory=dict)    # consumer name ('' = all) -> Func
+    storage_order: list | None = None               # pure vars, innermost first
+    folds: dict = field(default_factory=dict)       # pure var -> circular extent
