@@ -67,3 +67,40 @@ def test_sliding_window_computes_each_row_once():
     assert "select(" in text and ".s0.y.min" in text
     from halo import interp
     np.testing.assert_array_equal(np.asarray(g.realize([20, 8])), interp.realize(g, [20, 8])[0])
+
+
+def test_specialize_chooses_schedule_at_run_time_and_fail():
+    from halo import interp
+    x, y = hl.Var("x"), hl.Var("y")
+    p = hl.Param(hl.Int(32), "p", 3)
+    inp = hl.Buffer(np.arange(300, dtype=np.int32).reshape(15, 20))
+    f = hl.Func("f")
+    f[x, y] = inp[x, y] * p
+    f.specialize(p > 2).vectorize(x, 8).parallel(y)
+    f.specialize(p == 0).split(x, x, hl.Var("xi"), 4)
+    for v in (3, 0, 1):
+        p.set(v)
+        np.testing.assert_array_equal(np.asarray(f.realize([20, 15])),
+                                      interp.realize(f, [20, 15])[0])
+    assert "#pragma omp parallel" in hl.Pipeline(f).c_source()
+    g = hl.Func("g")
+    g[x] = x * p
+    g.specialize(p == 1)
+    g.specialize_fail("p must be 1")
+    p.set(1)
+    assert list(np.asarray(g.realize([3]))) == [0, 1, 2]
+    p.set(2)
+    with pytest.raises(hl.HalideError, match="p must be 1"):
+        g.realize([3])
+    with pytest.raises(hl.CompileError, match="may only use Params and constants, not x"):
+        g.specialize(x > 1)
+
+
+def test_specialized_schedules_are_refused_by_schedule_files(tmp_path):
+    x = hl.Var("x")
+    p = hl.Param(hl.Int(32), "p", 3)
+    f = hl.Func("f")
+    f[x] = x * p
+    f.specialize(p > 2).vectorize(x, 8)
+    with pytest.raises(hl.HalideError, match=r"specialize\(\) cannot be saved"):
+        hl.Pipeline(f).save_schedule(str(tmp_path / "f.json"))

@@ -163,9 +163,10 @@ class Func:
 class Stage:
     """One definition of a Func, for scheduling (`f.update(0)`)."""
 
-    def __init__(self, func: Func, index: int):
+    def __init__(self, func: Func, index: int, spec=None):
         self._func = func
         self._index = index
+        self._spec = spec          # a Specialization, for f.specialize(cond)
 
     def name(self) -> str:
         s = self._func.name()
@@ -272,7 +273,7 @@ def _call_node(f: Function, args, value_index):
         raise CompileError(f"Func {f.user_name} was called with {len(args)} arguments, "
                            f"but was defined with {f.dimensions()}")
     nodes = tuple(_arg_node(a, f.user_name, i) for i, a in enumerate(args))
-    return ir.Call(f.output_types[value_index], f.name, nodes, ir.CallType.FUNC, value_index)
+    return ir.Call(f.output_types[value_index], f.name, nodes, ir.CallType.FUNC, value_index, f)
 
 
 def _values(value, fname) -> tuple:
@@ -297,7 +298,15 @@ def _implicit_init(f: Func, args, op, value):
         t = to_node(v).type if not isinstance(v, int) else i32
         types.append(t)
     identity = 1 if op in ("*", "/") else 0
-    pure = tuple(Var(f"_{i}") for i in range(len(args)))
+    # As Halide: an argument that is a plain Var keeps its name; others get `_i`.
+    pure, used = [], set()
+    for i, a in enumerate(args):
+        if type(a) is Var and a.name() not in used:
+            pure.append(a)
+        else:
+            pure.append(Var(f"_{i}"))
+        used.add(pure[-1].name())
+    pure = tuple(pure)
     init = tuple(Expr._wrap(cast_node(t, ir.Const(t, float(identity) if t.is_float()
                                                    else identity))) for t in types)
     define(f, pure, init if len(init) > 1 else init[0])

@@ -98,6 +98,10 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     for n in order:      # illegal parallel/vectorized RVar loops, before any codegen
         for k, d in enumerate(env[n].definitions):
             check_stage_races(env[n], k, d, definitions[n][k])
+            for spec in d.schedule.specializations:
+                if spec.fail_message is None:
+                    check_stage_races(env[n], k, _with_schedule(d, spec.schedule),
+                                      definitions[n][k])
     arguments = _arguments(env, order, outputs)
     user_names = {a.name: a.user_name for a in arguments}
     user_names.update({n: f.user_name for n, f in env.items()})
@@ -122,6 +126,13 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     query, layout = _bounds_query(arguments, regions, top_lets)
     return LoweredPipeline(name, arguments, body, query, layout,
                            loop_nest=_wrap_lets(bounds.output_lets, nest), pass_times=log.times)
+
+
+def _with_schedule(d, sched):
+    import copy
+    c = copy.copy(d)
+    c.schedule = sched
+    return c
 
 
 def _store_level(f, compute_level):
@@ -177,6 +188,10 @@ def _arguments(env, order, outputs):
         params.update(f.params)
     from ..lang.expr import to_node
     from ..lang.registry import resolve_references
+    for f in env.values():        # Params used by specialize() conditions
+        for d in f.definitions:
+            for spec in d.schedule.specializations:
+                params.update(resolve_references(spec.condition).params)
     for obj in inputs.values():   # Params used by set_bounds() constraints
         cons = [to_node(c) for p in getattr(obj, "_constraints", {}).values()
                 for c in p if c is not None]

@@ -56,7 +56,7 @@ def resolve_tail(tail, is_rvar: bool, stage: int):
     return TailStrategy.ShiftInwards if stage == 0 else TailStrategy.RoundUp
 
 
-def loop_names(f, k: int, d) -> tuple[dict, dict]:
+def loop_names(f, k: int, d, sched=None) -> tuple[dict, dict]:
     """Replay the splits of stage k: ({split index: (old, outer, inner) IR
     names}, {dimension: IR loop name}) with every IR name unique, even when
     a split reuses its old dimension's name (`split(x, x, xi, 8)`)."""
@@ -76,7 +76,7 @@ def loop_names(f, k: int, d) -> tuple[dict, dict]:
     for v in list(d.rvars()) + pure_vars_of(f, d):
         fresh(v)
     per_split = {}
-    for i, sp in enumerate(d.schedule.splits):
+    for i, sp in enumerate((sched or d.schedule).splits):
         if sp.kind == "split":
             old = current.pop(sp.old)
             per_split[i] = (old, fresh(sp.outer), fresh(sp.inner))
@@ -90,13 +90,24 @@ def loop_names(f, k: int, d) -> tuple[dict, dict]:
 
 
 def build_stage(f, k: int, d) -> S.Stmt:
-    """The loop nest computing stage k of Function f."""
+    """The loop nest computing stage k of Function f; with specializations,
+    an if-chain choosing the first whose condition holds."""
+    out = _build_stage(f, k, d, d.schedule)
+    for spec in reversed(d.schedule.specializations):
+        if spec.fail_message is not None:
+            out = S.AssertStmt(E.FALSE, (spec.fail_message,), -7)
+            continue
+        out = S.IfThenElse(spec.condition, _build_stage(f, k, d, spec.schedule), out)
+    return out
+
+
+def _build_stage(f, k: int, d, sched) -> S.Stmt:
     sv = lambda v: stage_var(f.name, k, v)
-    per_split, final = loop_names(f, k, d)
+    per_split, final = loop_names(f, k, d, sched)
     ren = stage_renaming(f, k, d)
     body = S.Provide(f.name, tuple(substitute(ren, v) for v in d.values),
                      tuple(substitute(ren, a) for a in d.args))
-    if d.schedule.atomic:
+    if sched.atomic:
         body = S.Atomic(body)
     for p in d.predicates():
         body = S.IfThenElse(substitute(ren, p), body)
@@ -108,7 +119,7 @@ def build_stage(f, k: int, d) -> S.Stmt:
         lo = E.Variable(i32, sv(v) + ".min")
         bounds[v] = (lo, E.Add(E.Sub(E.Variable(i32, sv(v) + ".max"), lo), _c(1)))
     lets, guards = [], []
-    for i, sp in enumerate(d.schedule.splits):
+    for i, sp in enumerate(sched.splits):
         if sp.kind == "split":
             old_n, outer_n, inner_n = per_split[i]
             lo, ext = bounds.pop(sp.old)
@@ -151,7 +162,7 @@ def build_stage(f, k: int, d) -> S.Stmt:
     # Each let may use the loop variables of later splits: define later ones outside.
     for name, value in lets:
         body = S.LetStmt(name, value, body)
-    for dim in d.schedule.dims:
+    for dim in sched.dims:
         if dim.var not in bounds:
             continue          # a pure var this update does not loop over
         lo, ext = bounds[dim.var]

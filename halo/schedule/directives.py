@@ -30,6 +30,9 @@ def _target(owner):
         raise CompileError(f"Func {fn.user_name} is scheduled before it has been defined")
     d = fn.definitions[k]
     name = fn.user_name if k == 0 else f"{fn.user_name}.update({k - 1})"
+    spec = getattr(owner, "_spec", None)
+    if spec is not None:
+        return func, fn, k, spec.schedule, f"{name}.specialize(...)"
     return func, fn, k, d.schedule, name
 
 
@@ -268,6 +271,47 @@ def atomic(owner, override_associativity_test=False):
                            f"supported")
     sched.atomic = True
     _record(owner, "atomic", [])
+    return owner
+
+
+def specialize(owner, condition):
+    """A Stage scheduled separately, used when `condition` (over Params)
+    holds at run time; the original schedule is the fallback."""
+    import copy
+    from ..lang.expr import to_node
+    from ..lang.func import Stage
+    from ..lang.registry import resolve_references
+    from .schedule import Specialization
+    func, fn, k, sched, sname = _target(owner)
+    if getattr(owner, "_spec", None) is not None:
+        raise CompileError(f"In schedule for {sname}: nested specialize() is not supported")
+    cond = to_node(condition)
+    if not cond.type.is_bool():
+        raise CompileError(f"In schedule for {sname}: specialize() needs a boolean condition, "
+                           f"got {cond.type}")
+    refs = resolve_references(cond)
+    if refs.free_vars or refs.rvars or refs.funcs:
+        bad = sorted(refs.free_vars | refs.rvars | set(refs.funcs))
+        raise CompileError(f"In schedule for {sname}: a specialize() condition may only use "
+                           f"Params and constants, not {', '.join(bad)}")
+    fork = copy.deepcopy(sched)
+    fork.specializations = []
+    spec = Specialization(cond, fork)
+    sched.specializations.append(spec)
+    from ..ir.printer import expr_to_str
+    _record(owner, "specialize", [expr_to_str(cond)])
+    return Stage(func, k, spec)
+
+
+def specialize_fail(owner, message):
+    """Calls where no earlier specialization applies fail with `message`."""
+    from ..ir import expr as E
+    from .schedule import Specialization
+    func, fn, k, sched, sname = _target(owner)
+    if not isinstance(message, str):
+        raise CompileError(f"In schedule for {sname}: specialize_fail() needs a message string")
+    sched.specializations.append(Specialization(E.TRUE, sched, message))
+    _record(owner, "specialize_fail", [message])
     return owner
 
 
@@ -538,11 +582,11 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["hoist_storage", "rfactor", "specialize",
+_PLANNED = ["hoist_storage", "rfactor",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
 
-_LOOP = {"atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
+_LOOP = {"specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
          "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
 
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}

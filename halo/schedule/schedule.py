@@ -53,6 +53,7 @@ class Directive:
     name: str
     args: list
     stage: int = 0
+    specialization: int | None = None   # index into the stage's specializations
 
 
 @dataclass
@@ -81,6 +82,7 @@ class StageSchedule:
     splits: list = field(default_factory=list)
     bounds: dict = field(default_factory=dict)  # var -> (min, extent)
     atomic: bool = False                         # updates done with atomic ops
+    specializations: list = field(default_factory=list)
 
     @staticmethod
     def default(pure: list, rvars: list) -> "StageSchedule":
@@ -91,6 +93,15 @@ class StageSchedule:
 
     def dim_names(self) -> list:
         return [d.var for d in self.dims]
+
+
+@dataclass
+class Specialization:
+    """Under `condition` (an IR Expr over Params), run with `schedule`, or
+    fail with `fail_message` (specialize_fail)."""
+    condition: object
+    schedule: "StageSchedule"
+    fail_message: str | None = None
 
 
 @dataclass

@@ -348,6 +348,11 @@ def schedule_to_dict(pipeline, target="host") -> dict:
         entries = []
         for d in fn.schedule.log:
             where = f"Func {keys[fn.name]}, {d.name}()"
+            if d.name in ("specialize", "specialize_fail") or \
+                    getattr(d, "specialization", None) is not None:
+                raise ScheduleFileError(
+                    f"{where}: schedules with specialize() cannot be saved to schedule "
+                    f"files yet (the format has no field for a specialization's condition)")
             entries.append({"stage": d.stage, "directive": d.name,
                             "args": _file_args(d, fn, keys, by_user, rvars, where)})
         if entries:
