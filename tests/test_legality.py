@@ -112,3 +112,51 @@ def test_atomic_is_for_update_stages():
     f[x] = x
     with pytest.raises(hl.CompileError, match="atomic\\(\\) applies to an update stage"):
         f.atomic()
+
+
+def test_rfactor_histogram_in_parallel_strips():
+    from conftest import check
+    img = np.random.default_rng(0).integers(0, 256, size=(64, 96), dtype=np.uint8)
+
+    def build(H, im):
+        x, u = H.Var("x"), H.Var("u")
+        r = H.RDom([(0, 96), (0, 64)])
+        h = H.Func("hist")
+        h[x] = 0
+        h[H.i32(im[r.x, r.y])] += 1
+        intm = h.update(0).rfactor(r.y, u)
+        intm.compute_root().update(0).parallel(u)
+        return h
+    (out,) = check(build, [256], [img])
+    assert out.sum() == img.size
+
+
+def test_rfactor_float_sum_vectorized_over_the_new_var():
+    from conftest import check
+    img = np.random.default_rng(1).integers(0, 256, size=(64, 96), dtype=np.uint8)
+
+    def build(H, im):
+        y, u = H.Var("y"), H.Var("u")
+        r = H.RDom([(0, 96)])
+        s = H.Func("s")
+        s[y] = 0.0
+        s[y] += H.f32(im[r.x, y]) * 0.5
+        s.update(0).rfactor(r.x, u).compute_root().vectorize(u, 8)
+        return s
+    check(build, [64], [img], rtol=1e-5)
+
+
+def test_rfactor_errors_name_the_stage():
+    x, u = hl.Var("x"), hl.Var("u")
+    r = hl.RDom([(0, 4)])
+    f = hl.Func("f")
+    f[x] = 0
+    f[x] = f[x] * 2 + r.x
+    with pytest.raises(hl.CompileError, match=r"f\.update\(0\): rfactor\(\) needs an update of "
+                                              r"the form f\[\.\.\.\] = f\[\.\.\.\] op e"):
+        f.update(0).rfactor(r.x, u)
+    g = hl.Func("g")
+    g[x] = 0
+    g[x] += r.x
+    with pytest.raises(hl.CompileError, match=r"rfactor\(\) needs a new Var"):
+        g.update(0).rfactor(r.x, x)

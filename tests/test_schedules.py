@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import halo
-from conftest import check, halide, needs_halide, realize_interp
+from conftest import check, halide, needs_halide, realize_halo, realize_interp
 
 pytestmark = needs_halide
 
@@ -38,13 +38,9 @@ def _check_interp_only(build, sizes, inputs=()):
 # -- split and tails ---------------------------------------------------------------------
 
 @pytest.mark.parametrize("tail", TS + ["Predicate", "PredicateLoads", "PredicateStores"])
-@pytest.mark.parametrize("n", [16, 19, 8, 5])
+@pytest.mark.parametrize("n", [19, 5])
 def test_split_pure_1d_tails(tail, n):
-    if tail in ("Predicate", "PredicateLoads", "PredicateStores"):
-        # Halide only allows Predicate* tails on vectorized/inner-most splits;
-        # use it together with vectorize of the inner loop.
-        pass
-
+    # Predicate* tails are used with a vectorized inner loop, as in Halide.
     def build(hl):
         x, xo, xi = hl.Var("x"), hl.Var("xo"), hl.Var("xi")
         f = hl.Func("f")
@@ -166,6 +162,34 @@ def test_split_reusing_old_name():
         f.split(x, x, xi, 4, hl.TailStrategy.GuardWithIf)
         return f
     check(build, [10])
+
+
+def test_repeated_split_reusing_old_name():
+    # vectorize(x, 4).vectorize(x, 2) and split(x, x, xi).split(x, x, xii) are
+    # legal in Halide: the outer may always keep the old dimension's name
+    def build(hl):
+        x, y, xi, xii = hl.Var("x"), hl.Var("y"), hl.Var("xi"), hl.Var("xii")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + 10 * y
+        f.compute_root().vectorize(x, 4).vectorize(x, 2).parallel(y, 2).parallel(y, 2)
+        g[x, y] = f[x, y] * 3 + f[x + 1, y]
+        g.split(x, x, xi, 4, hl.TailStrategy.GuardWithIf).split(
+            x, x, xii, 2, hl.TailStrategy.GuardWithIf)
+        return g
+    check(build, [21, 9])
+
+
+def test_error_split_reusing_a_retired_name_for_another_dim():
+    def build(hl):
+        x, xi, xii = hl.Var("x"), hl.Var("xi"), hl.Var("xii")
+        f = hl.Func("f")
+        f[x] = x
+        f.split(x, x, xi, 4).split(xi, x, xii, 2)
+        return f
+    with pytest.raises(Exception, match="can't create var x using a split"):
+        build(halide)
+    with pytest.raises(halo.HalideError, match=r"split\(\) would create dimension 'x'"):
+        build(halo)
 
 
 def test_split_with_nonzero_min():
@@ -351,7 +375,7 @@ def test_kind_without_factor(kind):
 
 @pytest.mark.parametrize("kind", ["vectorize", "unroll", "parallel"])
 @pytest.mark.parametrize("tail", [None, "GuardWithIf", "RoundUp", "ShiftInwards"])
-@pytest.mark.parametrize("n", [16, 13])
+@pytest.mark.parametrize("n", [13])
 def test_kind_with_factor(kind, tail, n):
     def build(hl):
         x, y = hl.Var("x"), hl.Var("y")
@@ -708,6 +732,31 @@ def test_compute_at_rvar_of_consumer():
     check(build, [5])
 
 
+def test_compute_at_vectorized_loop():
+    def build(hl):
+        x, y, yi = hl.Var("x"), hl.Var("y"), hl.Var("yi")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + 10 * y
+        g[x, y] = f[x, y] + f[x, y + 1]
+        g.split(y, y, yi, 4).vectorize(yi).reorder(x, yi, y)
+        f.compute_at(g, yi)
+        return g
+    check(build, [8, 8])
+
+
+def test_compute_at_vectorized_loop_with_parallel_producer():
+    # (the C backend drops `omp simd` from a vectorized loop holding a parallel one)
+    def build(hl):
+        x, y, yi = hl.Var("x"), hl.Var("y"), hl.Var("yi")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = x + 10 * y
+        g[x, y] = f[x, y] + f[x, y + 1]
+        g.split(y, y, yi, 4).vectorize(yi).reorder(x, yi, y)
+        f.compute_at(g, yi).parallel(y)
+        return g
+    check(build, [8, 8])
+
+
 def test_compute_root_tuple_funcs():
     def build(hl, buf):
         x, y = hl.Var("x"), hl.Var("y")
@@ -746,7 +795,7 @@ def test_tuple_func_compute_at():
 
 
 def test_compute_at_func_with_update_definition_serial_update():
-    # same as above without the vectorized update (which trips the xfail's bug)
+    # same as above with a split + parallel update instead of a vectorized one
     def build(hl, buf):
         x, y = hl.Var("x"), hl.Var("y")
         r = hl.RDom([(0, 4)])
@@ -947,5 +996,184 @@ def test_error_unsupported_directive_is_explicit():
     x = halo.Var("x")
     f = halo.Func("f")
     f[x] = x
-    with pytest.raises(halo.HalideError, match="not supported yet"):
-        f.fold_storage(x, 2)
+    with pytest.raises(halo.HalideError, match=r"gpu_tile\(\) is not supported yet"):
+        f.gpu_tile(x, halo.Var("xo"), halo.Var("xi"), 8)
+
+
+# -- property test: random legal schedules never change results ------------------------------
+
+from hypothesis import HealthCheck, Phase, given, settings, strategies as st  # noqa: E402
+
+_TAILS_PURE = ["GuardWithIf", "ShiftInwards", "RoundUp", "Auto"]
+
+
+def _dims(stage):
+    func, k = (stage._func, stage._index) if hasattr(stage, "_index") else (stage, 0)
+    return func._f.definitions[k].schedule.dims       # innermost first
+
+
+def _random_loop_schedule(data, stage, pure_stage, const, counter):
+    """Apply 0-3 random legal loop directives to `stage` (a halo Func or
+    Stage). `const`: names of loops with constant extent (split inners)."""
+    T = halo.TailStrategy
+
+    def fresh(base):
+        counter[0] += 1
+        return f"{base}_{counter[0]}"
+
+    originals = {d.var for d in _dims(stage)}
+    for _ in range(data.draw(st.integers(0, 3), label="n_ops")):
+        dims = _dims(stage)
+        pure = [i for i, d in enumerate(dims) if not d.is_rvar]
+        op = data.draw(st.sampled_from(["split", "split", "reorder", "vectorize", "unroll",
+                                        "parallel", "fuse", "tile"]), label="op")
+        if op == "split":
+            i = data.draw(st.integers(0, len(dims) - 1), label="dim")
+            d = dims[i]
+            if d.is_rvar:
+                tails = ["GuardWithIf", "Auto"]
+            elif d.var in originals:
+                tails = _TAILS_PURE if pure_stage else ["GuardWithIf", "RoundUp", "Auto"]
+            else:
+                tails = ["GuardWithIf"]
+            tail = getattr(T, data.draw(st.sampled_from(tails), label="tail"))
+            o, n = fresh(d.var.replace(".", "_") + "o"), fresh(d.var.replace(".", "_") + "i")
+            mk = halo.RVar if d.is_rvar else halo.Var
+            stage.split(d.var, mk(o), mk(n), data.draw(st.integers(2, 4), label="factor"), tail)
+            const.add(n)
+        elif op == "reorder" and len(pure) >= 2:
+            names = [dims[i].var for i in pure]
+            perm = data.draw(st.permutations(names), label="perm")
+            stage.reorder(*perm)
+        elif op in ("vectorize", "unroll", "parallel") and pure:
+            d = dims[data.draw(st.sampled_from(pure), label="dim")]
+            if op != "parallel" and d.var not in const or data.draw(st.booleans()):
+                tails = (["GuardWithIf", "ShiftInwards", "RoundUp", "Auto"]
+                         if d.var in originals and pure_stage else ["GuardWithIf"])
+                before = {x.var for x in _dims(stage)}
+                getattr(stage, op)(d.var, data.draw(st.integers(2, 4), label="factor"),
+                                   getattr(T, data.draw(st.sampled_from(tails), label="tail")))
+                const.update({x.var for x in _dims(stage)} - before)
+            else:
+                getattr(stage, op)(d.var)
+        elif op == "fuse":
+            cands = [i for i in range(len(dims) - 1)
+                     if not dims[i].is_rvar and not dims[i + 1].is_rvar]
+            if cands:
+                i = data.draw(st.sampled_from(cands), label="fuse_at")
+                nf = fresh("fz")
+                stage.fuse(dims[i].var, dims[i + 1].var, halo.Var(nf))
+                if dims[i].var in const and dims[i + 1].var in const:
+                    const.add(nf)
+        elif op == "tile" and {"x", "y"} <= {dims[i].var for i in pure}:
+            xo, yo, xi, yi = (fresh(n) for n in ("xo", "yo", "xi", "yi"))
+            tail = data.draw(st.sampled_from(_TAILS_PURE if pure_stage else
+                                             ["GuardWithIf", "RoundUp"]), label="tail")
+            stage.tile("x", "y", halo.Var(xo), halo.Var(yo), halo.Var(xi), halo.Var(yi),
+                       data.draw(st.integers(2, 4)), data.draw(st.integers(2, 3)),
+                       getattr(T, tail))
+            const.update({xi, yi})
+
+
+def _random_level(data, f, consumer, consumer_state=(False, False), allow_inline=True):
+    """compute_inline / compute_root / compute_at one of consumer's loops,
+    sometimes with store_root. States are (inlined, inside a vectorized loop)."""
+    consumer_inlined, consumer_in_vec = consumer_state
+    choices = (["inline"] if allow_inline else []) + ["root"] + \
+        ([] if consumer_inlined else ["at", "at"])
+    c = data.draw(st.sampled_from(choices), label=f"level_{f.name()}")
+    if c == "inline":
+        f.compute_inline()
+        return True, consumer_in_vec
+    if c == "root":
+        f.compute_root()
+        return False, False
+    dims = _dims(_last_stage(consumer))
+    i = data.draw(st.integers(0, len(dims) - 1), label="at")
+    f.compute_at(consumer, dims[i].var)
+    if data.draw(st.booleans(), label="store_root"):
+        f.store_root()
+    from halo.ir.stmt import ForKind
+    in_vec = consumer_in_vec or any(d.kind == ForKind.VECTORIZED for d in dims[i:])
+    if in_vec:
+        # see test_compute_at_vectorized_loop_with_parallel_producer (xfail)
+        for k in range(f.num_update_definitions() + 1):
+            st_ = f.update(k - 1) if k else f
+            for d in _dims(st_):
+                if d.kind == ForKind.PARALLEL:
+                    st_.serial(d.var)
+    return False, in_vec
+
+
+def _last_stage(f):
+    n = f.num_update_definitions()
+    return f.update(n - 1) if n else f
+
+
+def _prop_check(build, sizes, inputs=()):
+    ours, f = realize_halo(build, sizes, inputs)
+    ref = realize_interp(f, sizes)
+    for a, b in zip(ours, ref):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+_PROP = settings(max_examples=12, deadline=None, derandomize=True, database=None,
+                 phases=[Phase.explicit, Phase.generate],   # no slow shrinking
+                 suppress_health_check=list(HealthCheck))
+
+
+@_PROP
+@given(data=st.data(), w=st.integers(4, 11), h=st.integers(4, 9))
+def test_property_random_schedules_blur_chain(data, w, h):
+    inp = _img(w + 1, h, seed=w * h, dtype=np.int32)
+
+    def build(hl, buf):
+        x, y = hl.Var("x"), hl.Var("y")
+        cl = hl.BoundaryConditions.repeat_edge(buf)
+        a, b, out = hl.Func("a"), hl.Func("b"), hl.Func("out")
+        a[x, y] = cl[x - 1, y] + 2 * cl[x, y] + cl[x + 1, y]
+        b[x, y] = a[x, y - 1] + a[x, y + 1] + x
+        out[x, y] = b[x, y] * 3 - b[x + 1, y]
+        const, counter = set(), [0]
+        for fn in (out, b, a):
+            _random_loop_schedule(data, fn, True, const, counter)
+        _random_level(data, a, b, _random_level(data, b, out))
+        return out
+    _prop_check(build, [w, h], [inp])
+
+
+@_PROP
+@given(data=st.data(), w=st.integers(4, 10), n=st.integers(3, 7))
+def test_property_random_schedules_reduction(data, w, n):
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        r = hl.RDom([(0, n), (0, 2)])
+        p, s, out = hl.Func("p"), hl.Func("s"), hl.Func("out")
+        p[x, y] = x * 3 - y * y
+        s[x] = x
+        s[x] = s[x] + p[x + r.x, r.y] * (r.x + 1)
+        out[x] = s[x] * 2 + s[x + 1]
+        const, counter = set(), [0]
+        _random_loop_schedule(data, out, True, const, counter)
+        _random_loop_schedule(data, s, True, const, counter)
+        _random_loop_schedule(data, s.update(0), False, const, counter)
+        _random_loop_schedule(data, p, True, const, counter)
+        _random_level(data, p, s, _random_level(data, s, out, allow_inline=False))
+        return out
+    _prop_check(build, [w])
+
+
+@_PROP
+@given(data=st.data(), w=st.integers(4, 10), h=st.integers(4, 7))
+def test_property_random_schedules_tuple(data, w, h):
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        t, out = hl.Func("t"), hl.Func("out")
+        t[x, y] = (x + y, x * y - 3)
+        out[x, y] = (t[x - 1, y][0] + t[x, y + 1][1], t[x, y][1] * 2)
+        const, counter = set(), [0]
+        _random_loop_schedule(data, out, True, const, counter)
+        _random_loop_schedule(data, t, True, const, counter)
+        _random_level(data, t, out)
+        return out
+    _prop_check(build, [w, h])

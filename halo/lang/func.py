@@ -434,7 +434,7 @@ def _check_self_references(fn, args, values, pure, where):
             for i, a in enumerate(c.args):
                 lhs = args[i]
                 uses_pure = [p for p in pure if _mentions(a, p)]
-                if uses_pure and not (isinstance(a, ir.Variable) and a == lhs):
+                if uses_pure and a != lhs:   # same expression as the LHS is fine
                     raise CompileError(
                         f"{where}: all of a Func's recursive references to itself must "
                         f"use the pure variables unchanged in the same places as on the "

@@ -315,6 +315,98 @@ def specialize_fail(owner, message):
     return owner
 
 
+def rfactor(owner, *pairs):
+    """Split an associative reduction: `intm = f.update(0).rfactor(r.y, u)`.
+
+    The returned intermediate Func has f's pure Vars plus `u`, and reduces
+    over the other RVars (with r.y replaced by u); f's update becomes the
+    reduction of intm over r.y. Iterations of u are independent, so intm's
+    u loop may run in parallel (a histogram in parallel strips).
+    """
+    from ..lang.func import Func, Stage
+    from ..lang.expr import Expr
+    from ..lang.function import Definition
+    from ..lang.var import RDom, RVar, Var
+    from ..ir.mutator import substitute, calls_in
+    from ..ir.types import i32
+    from .schedule import StageSchedule
+    func, fn, k, sched, sname = _target(owner)
+    if not isinstance(owner, Stage) or k == 0:
+        raise CompileError(f"In schedule for {sname}: rfactor() applies to an update stage, "
+                           f"e.g. f.update(0).rfactor(r.y, u)")
+    if len(pairs) == 1 and isinstance(pairs[0], list):
+        pairs = tuple(pairs[0])
+    if len(pairs) == 2 and isinstance(pairs[0], RVar) and isinstance(pairs[1], Var):
+        pairs = ((pairs[0], pairs[1]),)
+    d = fn.definitions[k]
+    preserved = {}
+    for pr in pairs:
+        if not (isinstance(pr, (tuple, list)) and len(pr) == 2 and isinstance(pr[0], RVar)
+                and isinstance(pr[1], Var)):
+            raise CompileError(f"In schedule for {sname}: rfactor() takes (RVar, Var) pairs, "
+                               f"got {pr!r}")
+        if pr[0].name() not in d.rvars():
+            raise CompileError(f"In schedule for {sname}: rfactor() of '{pr[0].name()}', which "
+                               f"is not an RVar of this stage; its RVars: "
+                               f"{', '.join(d.rvars())}")
+        if pr[1].name() in fn.pure_args:
+            raise CompileError(f"In schedule for {sname}: rfactor() needs a new Var, but "
+                               f"'{pr[1].name()}' is already a dimension of {fn.user_name}")
+        preserved[pr[0].name()] = pr[1].name()
+    if len(d.values) != 1:
+        raise CompileError(f"In schedule for {sname}: rfactor() of a Tuple update is not "
+                           f"supported")
+    v = d.values[0]
+    me = E.Call(v.type, fn.name, d.args, E.CallType.FUNC, 0)
+    op, e = None, None
+    for cls in (E.Add, E.Mul, E.Min, E.Max):
+        if isinstance(v, cls):
+            if v.a == me:
+                op, e = cls, v.b
+            elif v.b == me:
+                op, e = cls, v.a
+    if op is None or any(c.name == fn.name for c in calls_in(e, E.CallType.FUNC)):
+        raise CompileError(f"In schedule for {sname}: rfactor() needs an update of the form "
+                           f"f[...] = f[...] op e with op one of + * min max and e not "
+                           f"reading {fn.user_name}")
+    t = v.type
+    ident = {E.Add: 0, E.Mul: 1,
+             E.Min: float("inf") if t.is_float() else t.max(),
+             E.Max: float("-inf") if t.is_float() else t.min()}[op]
+    rvars, bounds = d.rvars(), d.rvar_bounds()
+    remaining = [(rv, b) for rv, b in zip(rvars, bounds) if rv not in preserved]
+    us = [preserved[rv] for rv in rvars if rv in preserved]
+    intm = Func(f"{fn.user_name}_intm")
+    pure = [Var(n) for n in fn.pure_args] + [Var(u) for u in us]
+    intm[tuple(pure)] = Expr._wrap(E.Const(t, float(ident) if t.is_float() else ident))
+    mapping = {rv: E.Variable(i32, u) for rv, u in preserved.items()}
+    if remaining:
+        r_in = RDom([(Expr._wrap(lo), Expr._wrap(ext)) for _, (lo, ext) in remaining],
+                    name=f"{fn.user_name}_intm_r")
+        for (rv, _), nv in zip(remaining, r_in):
+            mapping[rv] = E.Variable(i32, nv.name())
+        for p in d.predicates():
+            r_in.where(Expr._wrap(substitute(mapping, p)))
+    lhs = tuple(Expr._wrap(substitute(mapping, a)) for a in d.args) + \
+        tuple(Expr._wrap(E.Variable(i32, u)) for u in us)
+    ref = intm[lhs]
+    from ..lang.expr import to_node
+    intm[lhs] = Expr._wrap(op(to_node(ref), substitute(mapping, e)))
+    # f's update now reduces intm over the preserved RVars.
+    r_out = RDom([(Expr._wrap(b[0]), Expr._wrap(b[1])) for rv, b in zip(rvars, bounds)
+                  if rv in preserved], name=f"{fn.user_name}_r")
+    pv = [E.Variable(i32, n) for n in fn.pure_args]
+    new_rv = [E.Variable(i32, x.name()) for x in r_out]
+    value = op(E.Call(t, fn.name, tuple(pv), E.CallType.FUNC, 0),
+               E.Call(t, intm._f.name, tuple(pv + new_rv), E.CallType.FUNC, 0))
+    fn.definitions[k] = Definition(tuple(pv), (value,), (r_out.domain(),),
+                                   StageSchedule.default(list(fn.pure_args),
+                                                         [x.name() for x in r_out]))
+    fn.callees[intm._f.name] = intm._f
+    _record(owner, "rfactor", [list(p) for p in pairs])
+    return intm
+
+
 def serial(owner, var):
     _set_kind(owner, var, ForKind.SERIAL, "serial")
     _record(owner, "serial", [var])
@@ -582,11 +674,11 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["hoist_storage", "rfactor",
+_PLANNED = ["hoist_storage",
             "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
             "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
 
-_LOOP = {"specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
+_LOOP = {"rfactor": rfactor, "specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
          "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
 
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
