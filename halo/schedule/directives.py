@@ -244,7 +244,9 @@ def _kind_directive(kind, name):
             n = _dim_name(var, name, sname, sched)
             inner = _do_split(owner, var, n, f"{n}.{name[:3]}{len(sched.splits)}", factor,
                               tail, name)
-            _set_kind(owner, inner, kind, name)
+            # vectorize/unroll by a factor apply to the inner loop; parallel by
+            # a task size to the outer one (each task runs `factor` iterations).
+            _set_kind(owner, n if kind == ForKind.PARALLEL else inner, kind, name)
         else:
             _set_kind(owner, var, kind, name)
         _record(owner, name, [var] + ([factor, tail] if factor is not None else []))
