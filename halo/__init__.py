@@ -6,6 +6,13 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import os as _os
+
+# OpenMP worker threads spin for a long time between parallel loops by
+# default; on a loaded machine (or with other OpenMP users in the process)
+# that steals the cores. Spin briefly, then sleep, unless the user chose.
+_os.environ.setdefault("GOMP_SPINCOUNT", "20000")
+
 from .errors import (HaloError, HalideError, CompileError, BufferError,
                      CompilerToolError, InternalError, HaloRuntimeError)
 from .ir.types import Type, TypeCode, Int, UInt, Float, Bool, Handle

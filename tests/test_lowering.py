@@ -197,3 +197,16 @@ def test_bound_extent_and_unknown_dimension():
     f[x] = x
     with pytest.raises(hl.CompileError, match=r"bound\(\) of unknown dimension 'z'.*pure Vars are x"):
         f.bound(hl.Var("z"), 0, 4)
+
+
+def test_shift_by_clamped_amount_is_bounded():
+    def build(H):
+        x = H.Var("x")
+        g, h, f = H.Func("g"), H.Func("h"), H.Func("f")
+        g[x] = x
+        h[x] = x % 4
+        f[x] = g[x + (H.i32(1) << H.clamp(h[x], 0, 3))]
+        g.compute_root()
+        return f
+    (out,) = check(build, [8])
+    assert list(out) == [1, 3, 6, 11, 5, 7, 10, 15]

@@ -384,6 +384,13 @@ def _saturate(t: Type, n: ir.Expr) -> ir.Expr:
 
 def _concise(t: Type, sat: bool = False):
     def f(e):
+        if not sat and t.is_float() and E.is_literal(e) and not isinstance(e, (bool, int)) \
+                and not E._is_np_int(e):
+            # As in Halide, f32(0.1) / f64(0.1) make a constant of that type
+            # straight from the Python float: no float32 detour, no warning.
+            import numpy as np
+            with np.errstate(over="ignore"):
+                return Expr._wrap(ir.Const(t, float(t.numpy_dtype().type(e))))
         return saturating_cast(t, e) if sat else cast(t, e)
     return f
 

@@ -119,6 +119,8 @@ class RDom(ExprLike):
     """
 
     def __init__(self, *args, name: str | None = None):
+        if name is None and len(args) >= 2 and isinstance(args[-1], str):
+            name, args = args[-1], args[:-1]     # Halide's RDom(region, name)
         bounds = _parse_bounds(args)
         if isinstance(name, str):
             user = name

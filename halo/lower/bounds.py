@@ -184,6 +184,19 @@ class _Bounds:
                 if a.is_bounded():
                     return Interval(_c(0, e.type), _cast(e.type, E.Max(_abs(a.min), _abs(a.max))))
                 return Interval(_c(0, e.type), None) if e.type.bits() >= 32 else type_bounds(e.type)
+            if e.name in ("shift_left", "shift_right") and not e.type.is_float():
+                from ..ir.simplify import simplify
+                a, b = self.b(e.args[0]), self.b(e.args[1])
+                lo = simplify(b.min) if b.min is not None else None
+                hi = simplify(b.max) if b.max is not None else None
+                if a.is_bounded() and isinstance(lo, E.Const) and isinstance(hi, E.Const) \
+                        and 0 <= lo.value <= hi.value < e.type.bits():
+                    # monotonic in the value and in the amount: the corners bound it
+                    cs = [E.Call(e.type, e.name, (x, E.Const(e.args[1].type, k)),
+                                 E.CallType.INTRINSIC)
+                          for x in (a.min, a.max) for k in (lo.value, hi.value)]
+                    return _checked(e.type, Interval(E.Min(E.Min(cs[0], cs[1]), E.Min(cs[2], cs[3])),
+                                                     E.Max(E.Max(cs[0], cs[1]), E.Max(cs[2], cs[3]))))
             if e.name in ("print", "print_when"):
                 return self.b(e.args[0] if e.name == "print" else e.args[1])
         return type_bounds(e.type)
