@@ -586,9 +586,6 @@ def test_callable_param_out_of_range(value):
     np.testing.assert_array_equal(out, [200, 201, 202])
 
 
-@pytest.mark.xfail(strict=True, reason="an unnamed temporary Buffer is only weakly referenced "
-                   "by the IR (by name), so it is collected before the Func is defined; "
-                   "needs image Calls to hold their Buffer, as Halide's do")
 def test_temporary_buffer_in_definition():
     x = hl.Var("x")
     f = hl.Func("tmp_buf")
@@ -880,3 +877,46 @@ def test_corrupt_cache_entry_in_process(monkeypatch, tmp_path):
                                   stem=fn_name)
     lib.write_bytes(b"garbage")
     np.testing.assert_array_equal(np.asarray(hl.Pipeline(f).realize([4])), _ramp(4) * 18 + 1)
+
+
+# -- Buffer iteration and ImageParam constraints ----------------------------------------
+
+def test_buffer_iteration_matches_halide():
+    """Like halide.Buffer (no __iter__), list(b) indexes b[0], b[1], ... until
+    the IndexError past the end; a 2-D Buffer refuses one index."""
+    import halide
+    a = _ramp(4)
+    for mod in (hl, halide):
+        assert list(mod.Buffer(a)) == [0, 1, 2, 3]
+        with pytest.raises(ValueError, match="Incorrect number of dimensions"):
+            list(mod.Buffer(a.reshape(2, 2)))
+    b = hl.Buffer(a.copy())
+    b[2] = 9
+    assert list(b) == [0, 1, 9, 3]
+
+
+def test_imageparam_set_bounds_is_checked():
+    im = hl.ImageParam(hl.Int(32), 2, "cons_im")
+    im.dim(0).set_bounds(0, 4)
+    im.dim(1).set_min(1)
+    p = hl.Param(hl.Int(32), "cons_p", 3)
+    im.dim(1).set_extent(p)      # p is used only here: still an argument
+    x, y = hl.Var("x"), hl.Var("y")
+    f = hl.Func("cons_f")
+    f[x, y] = im[x, y + 1]
+    assert any(a is p for a in f.infer_arguments())
+
+    def run(shape, mins):
+        b = hl.Buffer(np.zeros(shape, dtype=np.int32))
+        b.set_min(mins)
+        im.set(b)
+        return f.realize([4, 2])
+    run((3, 4), [0, 1])
+    for shape, mins, msg in [
+            ((3, 5), [0, 1], r"Constraint violated: cons_im.extent.0 \(5\) == 4 \(4\)"),
+            ((3, 4), [0, 0], r"Constraint violated: cons_im.min.1 \(0\) == 1 \(1\)"),
+            ((4, 4), [0, 1], r"Constraint violated: cons_im.extent.1 \(4\) == cons_p \(3\)")]:
+        with pytest.raises(hl.BufferError, match=msg):
+            run(shape, mins)
+    p.set(4)
+    run((4, 4), [0, 1])

@@ -151,6 +151,10 @@ class Call(Expr):
     args: Tuple[Expr, ...]
     call_type: CallType
     value_index: int = 0     # which Tuple element of a Func is read
+    # The front-end object called (Function, Buffer or ImageParam), held
+    # strongly so that an unnamed temporary stays alive, as in Halide. It is
+    # not part of the node's identity (equality, hash, repr use the name).
+    source: Any = field(default=None, compare=False, hash=False, repr=False)
 
 
 @_node

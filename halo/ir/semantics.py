@@ -50,6 +50,8 @@ def reinterpret(to: Type, frm: Type, x):
 
 def add(t, a, b):
     with np.errstate(**_ERR):
+        if t.is_bool():     # uint1 wraps: True + True == False, as in Halide
+            return _arr(a, t) ^ _arr(b, t)
         return _arr(_arr(a, t) + _arr(b, t), t)
 
 

@@ -95,7 +95,9 @@ def _mirror_image(v, lo, ext):
     period = ir.Mul(ext, ir.Const(i32, 2))
     c = ir.Mod(ir.Sub(v, lo), period)
     flipped = ir.Sub(ir.Sub(period, ir.Const(i32, 1)), c)
-    return ir.Add(ir.Select(ir.LT(c, ext), c, flipped), lo)
+    # The value is always in [lo, lo+ext-1]; the clamp (a no-op) lets bounds
+    # inference prove it, as Halide's clamp(likely(..)) does.
+    return _clamp(ir.Add(ir.Select(ir.LT(c, ext), c, flipped), lo), lo, ext)
 
 
 def _mirror_interior(v, lo, ext):

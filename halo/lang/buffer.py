@@ -213,9 +213,9 @@ class Buffer:
     # -- element access in Halide coordinates ------------------------------------
     def _index(self, coords):
         coords = _coords(coords)
-        if len(coords) != self.dimensions():
-            raise IndexError(f"Buffer {self._user_name} has {self.dimensions()} "
-                             f"dimensions, got {len(coords)} indices")
+        if len(coords) != self.dimensions():   # ValueError, as halide.Buffer
+            raise ValueError(f"Incorrect number of dimensions: Buffer {self._user_name} "
+                             f"has {self.dimensions()}, got {len(coords)} indices")
         idx = []
         for i, c in enumerate(coords):
             ext = self.dim(i).extent()
@@ -234,11 +234,14 @@ class Buffer:
             from .param import _image_call
             return _image_call(self, self._name, self._type, self.dimensions(),
                                tuple(cs), self._user_name)
-        v = self._arr[self._index(coords)]
+        # b[i] with an int: so list(b) iterates a 1-D Buffer as halide.Buffer
+        # does (no __iter__; Python stops at the IndexError past the end).
+        v = self._arr[self._index(tuple(cs))]
         return v.item()
 
     def __setitem__(self, coords, value):
-        self._arr[self._index(coords)] = value
+        cs = coords if isinstance(coords, (tuple, list)) else (coords,)
+        self._arr[self._index(tuple(cs))] = value
 
     def __repr__(self):
         dims = ", ".join(f"[{self._mins[i]}, {self.dim(i).extent()}]"

@@ -7,7 +7,7 @@ from ..errors import CompileError
 from ..ir import expr as ir
 from ..ir.types import Type, i32
 from .expr import Expr, ExprLike, to_node, int_literal_as, cast_node
-from .names import anonymous, internal_name, unique_name
+from .names import anonymous, internal_name, unique_name, bump_epoch
 from .registry import register
 
 
@@ -107,16 +107,19 @@ class _Dim:
 
     def set_bounds(self, min, extent):
         self._owner._constraints[self._i] = (min, extent)
+        bump_epoch()
         return self
 
     def set_min(self, min):
         cur = self._owner._constraints.get(self._i, (None, None))
         self._owner._constraints[self._i] = (min, cur[1])
+        bump_epoch()
         return self
 
     def set_extent(self, extent):
         cur = self._owner._constraints.get(self._i, (None, None))
         self._owner._constraints[self._i] = (cur[0], extent)
+        bump_epoch()
         return self
 
     def dim(self):
@@ -244,4 +247,4 @@ def _image_call(owner, name, type_, dims, args, user_name):
             raise CompileError(f"Image {user_name} accessed with a float index "
                                f"({n.type}) in dimension {i}; cast it to an int")
         nodes.append(cast_node(i32, n))
-    return Expr._wrap(ir.Call(type_, name, tuple(nodes), ir.CallType.IMAGE))
+    return Expr._wrap(ir.Call(type_, name, tuple(nodes), ir.CallType.IMAGE, 0, owner))

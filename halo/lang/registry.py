@@ -38,12 +38,13 @@ def resolve_references(*nodes) -> References:
 
     class V(IRVisitor):
         def visit_Call(self, c):
+            # a Call made by the front end holds its callee; others by name
             if c.call_type == ir.CallType.FUNC:
-                obj = lookup(c.name)
+                obj = c.source if c.source is not None else lookup(c.name)
                 if obj is not None:
                     refs.funcs[c.name] = obj
             elif c.call_type == ir.CallType.IMAGE:
-                obj = lookup(c.name)
+                obj = c.source if c.source is not None else lookup(c.name)
                 if obj is not None:
                     refs.images[c.name] = obj
             self.generic(c)

@@ -134,7 +134,7 @@ class CompiledPipeline:
     def _check(self, code):
         if code != 0:
             msg = (self._err() or b"").decode("utf-8", "replace")
-            if code in (-1, -3, -4):
+            if code in (-1, -3, -4, -9):
                 raise BufferError(msg or f"pipeline failed with code {code}")
             raise HaloRuntimeError(msg or f"pipeline failed with code {code}")
 
