@@ -2,7 +2,8 @@
 
     halo demo [--size WxH] [--repeats N]       compile the blur, check it, time it
     halo show PIPELINE [--stage loopnest|lowered|c|schedule] [--target T] [--schedule FILE]
-    halo compile PIPELINE -o DIR               (AOT export: not implemented yet)
+    halo compile PIPELINE... [--schedule FILE] [--target T] [--name NAME] -o DIR
+                                               export for embedding (halo/aot.py)
 
 PIPELINE is `path/to/file.py:function` or `package.module:function`; the
 function takes no arguments and returns a `halo.Func` or `halo.Pipeline`.
@@ -177,15 +178,41 @@ def show(pipeline, stage, target, schedule_file, schedule_as):
 
 
 @main.command("compile")
-@click.argument("pipeline")
+@click.argument("pipelines", metavar="PIPELINE...", nargs=-1, required=True)
 @click.option("-o", "--output", "outdir", required=True, type=click.Path(file_okay=False),
-              help="Directory for NAME.h, NAME.c, libNAME.a, libNAME.so, NAME.pc.")
-@click.option("--target", default="host", show_default=True, metavar="T")
-def compile_cmd(pipeline, outdir, target):
-    """Export PIPELINE for embedding (not implemented yet)."""
-    raise click.ClickException(
-        "halo compile: not implemented yet (AOT export is a later issue). "
-        "Meanwhile `halo show PIPELINE --stage c` prints the C source.")
+              help="Directory for NAME.h, NAME.c, libNAME.a, libNAME.so, NAME.pc and "
+                   "NAMEConfig.cmake.")
+@click.option("--target", default="host", show_default=True, metavar="T",
+              help="host, c, x86-64-linux-avx2, x86-64-linux-avx512.")
+@click.option("--schedule", "schedule_file", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False),
+              help="Apply this schedule file first (one PIPELINE only).")
+@click.option("--name", default=None,
+              help="Library name (default: the first pipeline's name); with one PIPELINE "
+                   "also the C function's name.")
+def compile_cmd(pipelines, outdir, target, schedule_file, name):
+    """Export PIPELINE(s) as self-contained C for embedding (one library).
+
+    The C entry point is `int NAME(DLTensor *in..., scalars..., DLTensor *out...)`;
+    see NAME.h for the arguments and halo/aot.py for the ABI.
+    """
+    import halo
+    from halo import aot
+    t = _target(target)
+    if schedule_file is not None and len(pipelines) != 1:
+        raise click.UsageError("--schedule applies to exactly one PIPELINE")
+    ps = [load_pipeline(p) for p in pipelines]
+    try:
+        if schedule_file is not None:
+            ps[0].apply_schedule(schedule_file)
+        arg = ps[0] if len(ps) == 1 else ps
+        written = aot.export(arg, outdir, t, name=name)
+    except halo.HaloError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}")
+    for kind in ("h", "c", "a", "so", "pc", "cmake"):
+        v = written.get(kind)
+        for path in (v if isinstance(v, list) else [v] if v else []):
+            click.echo(str(path))
 
 
 # -- demo ----------------------------------------------------------------------------------
@@ -324,6 +351,122 @@ def demo(size, repeats, target, use_halide):
         click.echo(n)
     click.echo("halo runs the default schedule (everything inlined, one thread); scheduling "
                "directives beyond compute_root/compute_inline are not supported yet.")
+
+
+# -- bench ---------------------------------------------------------------------------------
+
+def _bench_rows(pipeline, sizes, repeats, use_halide, use_numpy):
+    """[(label, seconds or None, note)] and the halo output, for `halo bench`."""
+    import numpy as np
+    import halo as hl
+    p = load_pipeline(pipeline)
+    out0 = p.outputs()[0]
+    extra = {k: getattr(out0, k) for k in ("sizes", "halide", "numpy") if hasattr(out0, k)}
+    if sizes is None:
+        sizes = extra.get("sizes")
+    if sizes is None:
+        raise click.UsageError("the pipeline does not say its output size (a `sizes` "
+                               "attribute on the Func): pass --sizes W,H[,C]")
+    rows, notes = [], []
+    t0 = time.perf_counter()
+    p.compile_jit()
+    notes.append(f"halo compile: {time.perf_counter() - t0:.2f} s (C compiler; cached across runs)")
+    first = p.realize(list(sizes))
+    outs = [np.array(b) for b in (first if isinstance(first, tuple) else (first,))]
+    dst = [hl.Buffer(np.empty_like(o)) for o in outs]
+    arg = dst[0] if len(dst) == 1 else dst
+    rows.append(("halo", _median_time(lambda: p.realize(arg), repeats), ""))
+
+    make_halide = extra.get("halide")
+    halide = _import_halide() if use_halide else None
+    if make_halide is not None and halide is not None:
+        hf = make_halide()
+        hp = hf if isinstance(hf, halide.Pipeline) else halide.Pipeline(hf)
+        t0 = time.perf_counter()
+        hp.compile_jit(halide.get_jit_target_from_environment())
+        notes.append(f"Halide compile: {time.perf_counter() - t0:.2f} s (LLVM JIT)")
+        hfirst = hp.realize(list(sizes))
+        houts = [np.array(b) for b in (hfirst if isinstance(hfirst, list) else [hfirst])]
+        same = all(a.shape == b.shape and (np.array_equal(a, b) if a.dtype.kind != "f"
+                   else np.allclose(a, b, rtol=1e-4, atol=1e-5)) for a, b in zip(outs, houts))
+        hdst = [halide.Buffer(np.empty_like(o)) for o in houts]
+        harg = hdst[0] if len(hdst) == 1 else hdst
+        rows.append(("Halide", _median_time(lambda: hp.realize(harg), repeats),
+                     "same output" if same else "OUTPUT DIFFERS"))
+    elif use_halide:
+        rows.append(("Halide", None, "not installed" if halide is None else
+                     "the pipeline gives no Halide version (a `halide` attribute)"))
+
+    ref = extra.get("numpy")
+    if use_numpy and ref is not None:
+        r = np.asarray(ref())
+        same = r.shape == outs[0].shape and (np.array_equal(r, outs[0]) if r.dtype.kind != "f"
+                                            else np.allclose(r, outs[0], rtol=1e-4, atol=1e-5))
+        rows.append(("numpy", _median_time(ref, repeats), "same output" if same
+                     else "OUTPUT DIFFERS"))
+    elif use_numpy:
+        rows.append(("numpy", None, "no numpy reference (a `numpy` attribute)"))
+    return rows, notes, sizes
+
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--sizes", default=None, metavar="W,H[,...]",
+              help="Output sizes (default: the Func's `sizes` attribute).")
+@click.option("--repeats", default=10, show_default=True, type=click.IntRange(1, 10000),
+              help="Timed runs per implementation (median after 2 warm-up runs).")
+@click.option("--halide/--no-halide", "use_halide", default=True, show_default=True)
+@click.option("--numpy/--no-numpy", "use_numpy", default=True, show_default=True)
+@click.option("--plot", "plot", default=None, metavar="FILE.png",
+              type=click.Path(dir_okay=False),
+              help="Also write a bar chart (needs matplotlib).")
+def bench(pipeline, sizes, repeats, use_halide, use_numpy, plot):
+    """Time PIPELINE with halo, Halide and numpy; print a table.
+
+    The Func PIPELINE returns may carry attributes: `sizes` (realize sizes),
+    `halide` (a zero-argument callable building the same program with
+    Halide) and `numpy` (a zero-argument numpy reference). The gallery apps
+    provide them: `halo bench examples/apps/unsharp.py:pipeline`.
+    """
+    import halo
+    if sizes is not None:
+        try:
+            sizes = [int(v) for v in sizes.replace("x", ",").split(",")]
+        except ValueError:
+            raise click.BadParameter(f"{sizes!r} is not a list of integers like 1536,1024",
+                                     param_hint="'--sizes'")
+    try:
+        rows, notes, sizes = _bench_rows(pipeline, sizes, repeats, use_halide, use_numpy)
+    except halo.HaloError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}")
+    click.echo(f"{pipeline}: output {'x'.join(map(str, sizes))}; median of {repeats} runs "
+               f"after 2 warm-ups; machine: {machine_summary()}")
+    base = rows[0][1]
+    click.echo(f"  {'implementation':<12} {'median ms':>10} {'x halo':>8}  note")
+    for label, s, note in rows:
+        if s is None:
+            click.echo(f"  {label:<12} {'-':>10} {'-':>8}  {note}")
+        else:
+            click.echo(f"  {label:<12} {s * 1e3:>10.3f} {s / base:>7.2f}x  {note}")
+    for n in notes:
+        click.echo(n)
+    if plot:
+        try:
+            import matplotlib
+            matplotlib.use("Agg")
+            import matplotlib.pyplot as plt
+        except ImportError:
+            click.echo(f"--plot {plot}: matplotlib is not installed (pip install matplotlib); "
+                       f"no chart written")
+            return
+        done = [(label, s * 1e3) for label, s, _ in rows if s is not None]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.bar([d[0] for d in done], [d[1] for d in done], color="#4a7ebb")
+        ax.set_ylabel("median ms (lower is better)")
+        ax.set_title(pipeline.rsplit("/", 1)[-1])
+        fig.tight_layout()
+        fig.savefig(plot)
+        click.echo(f"chart: {plot}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -105,11 +105,14 @@ def test_bad_target():
     assert "Unknown target" in r.output
 
 
-def test_compile_is_a_clear_stub(tmp_path):
-    r = invoke("compile", BLUR, "-o", str(tmp_path / "out"))
-    assert r.exit_code != 0
-    assert "not implemented yet" in r.output
-    assert "Traceback" not in r.output
+def test_compile_exports(tmp_path):
+    # (the full AOT tests are in test_aot.py)
+    r = invoke("compile", BLUR, "--target", "c", "-o", str(tmp_path / "out"))
+    assert r.exit_code == 0, r.output
+    for f in ("blur_y.h", "blur_y.c", "libblur_y.a", "libblur_y.so", "blur_y.pc"):
+        assert (tmp_path / "out" / f).is_file()
+    r = invoke("compile", BLUR, "--target", "bogus", "-o", str(tmp_path / "out"))
+    assert r.exit_code == 2 and "Traceback" not in r.output
 
 
 def test_python_dash_m_and_bad_spec_exit_code():

@@ -61,6 +61,15 @@ class CLikePrinter:
                 "pow": "powf", "atan2": "atan2f"}
     parallel_pragma = "#pragma omp parallel for"
     vector_pragma = "#pragma omp simd"
+    unroll_pragma = "#pragma GCC unroll 16"
+    # Each pragma is printed inside `#if defined(GUARD)`, so that a compiler
+    # that does not know it (no -fopenmp; strict -Wall) never sees it. The
+    # guards are defined (or not) by the dialect's prelude; None: unguarded.
+    openmp_guard = "_OPENMP"
+    simd_guard = "HALO_USE_OMP_SIMD"
+    unroll_guard = "HALO_USE_GCC_UNROLL"
+    align_attribute = "HALO_ALIGN64"
+    free_function = "halo_free"
 
     def __init__(self):
         self.lines: list[str] = []
@@ -301,6 +310,13 @@ class CLikePrinter:
     def emit(self, line: str):
         self.lines.append("    " * self.indent + line)
 
+    def emit_pragma(self, pragma: str, guard):
+        if guard:
+            self.lines.append(f"#if defined({guard})")
+        self.emit(pragma)
+        if guard:
+            self.lines.append("#endif")
+
     def stmt_expr(self, e) -> str:
         """Print an expression, first emitting any statements it hoisted."""
         saved = self.pre
@@ -340,12 +356,14 @@ class CLikePrinter:
         self.emit(f"const int32_t {end} = {lo} + {ext};")
         if s.kind == S.ForKind.PARALLEL:
             self.uses_parallel = True
-            self.emit(self.parallel_pragma)
-        elif s.kind == S.ForKind.VECTORIZED and not _contains_atomic(s.body):
-            # (lanes of an atomic update may hit one element: stay scalar)
-            self.emit(self.vector_pragma)
+            self.emit_pragma(self.parallel_pragma, self.openmp_guard)
+        elif s.kind == S.ForKind.VECTORIZED and not _contains_atomic(s.body) \
+                and not _contains_openmp(s.body):
+            # (lanes of an atomic update may hit one element: stay scalar;
+            # OpenMP forbids parallel loops and critical sections in simd)
+            self.emit_pragma(self.vector_pragma, self.simd_guard)
         elif s.kind == S.ForKind.UNROLLED:
-            self.emit("#pragma GCC unroll 16")
+            self.emit_pragma(self.unroll_pragma, self.unroll_guard)
         self.emit(f"for (int32_t {v} = {lo}; {v} < {end}; {v}++) {{")
         self.indent += 1
         self.loop_depth += 1
@@ -376,11 +394,11 @@ class CLikePrinter:
         if op is not None:
             idx = self.stmt_expr(st.index)
             operand = self.stmt_expr(op[1])
-            self.emit("#pragma omp atomic")
+            self.emit_pragma("#pragma omp atomic", self.openmp_guard)
             self.emit(f"{self.name(st.buffer)}[{idx}] {op[0]}= {operand};")
             return
         # Any other read-modify-write: one thread at a time.
-        self.emit("#pragma omp critical")
+        self.emit_pragma("#pragma omp critical", self.openmp_guard)
         self.emit("{")
         self.indent += 1
         self.stmt(st)
@@ -415,7 +433,7 @@ class CLikePrinter:
             # Inside loops (maybe an OpenMP region, where return is illegal):
             # record the first failure; storage covers every access, so the
             # rest runs safely and the call still fails.
-            self.emit("#pragma omp critical (halo_error)")
+            self.emit_pragma("#pragma omp critical (halo_error)", self.openmp_guard)
             self.emit(f"if (_result == 0) {{ halo_set_error(_err, {args}); _result = {s.code}; }}")
         self.indent -= 1
         self.emit("}")
@@ -431,7 +449,7 @@ class CLikePrinter:
             buf = self.declare(s.name)
             self.emit("{")
             self.indent += 1
-            self.emit(f"{t} {buf}[{s.size.value}] __attribute__((aligned(64)));")
+            self.emit(f"{t} {buf}[{s.size.value}] {self.align_attribute};")
             self.stmt(s.body)
             self.indent -= 1
             self.emit("}")
@@ -451,7 +469,7 @@ class CLikePrinter:
         self.emit("} else {")
         self.indent += 1
         self.stmt(s.body)
-        self.emit(f"free({buf});")
+        self.emit(f"{self.free_function}({buf});")
         self.indent -= 1
         self.emit("}")
         self.indent -= 1
@@ -465,6 +483,24 @@ def _contains_atomic(s) -> bool:
 
     class V(IRVisitor):
         def visit_Atomic(self, n):
+            found.append(n)
+    V().visit(s)
+    return bool(found)
+
+
+def _contains_openmp(s) -> bool:
+    """Whether s holds an OpenMP construct other than simd: a parallel loop,
+    or an assertion inside a loop (printed with `omp critical`)."""
+    from ..ir.mutator import IRVisitor
+    found = []
+
+    class V(IRVisitor):
+        def visit_For(self, n):
+            if n.kind == S.ForKind.PARALLEL:
+                found.append(n)
+            self.generic(n)
+
+        def visit_AssertStmt(self, n):
             found.append(n)
     V().visit(s)
     return bool(found)

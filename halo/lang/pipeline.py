@@ -191,11 +191,72 @@ class Pipeline:
     def infer_input_bounds(self, *args, **kwargs):
         raise CompileError("infer_input_bounds() is not supported yet")
 
+    # -- ahead-of-time export (halo.aot): Halide's names ---------------------------------
     def compile_to_c(self, filename, arguments=None, fn_name=None, target=None):
-        from ..codegen.c import generate_c, c_identifier
-        source, _ = generate_c(self._lower(), c_identifier(fn_name or self.name()))
-        with open(filename, "w") as f:
-            f.write(source)
+        from .. import aot
+        aot.compile_to_c(self, filename, arguments, fn_name, target)
+
+    def compile_to_header(self, filename, arguments=None, fn_name=None, target=None):
+        from .. import aot
+        aot.compile_to_header(self, filename, arguments, fn_name, target)
+
+    def compile_to_static_library(self, filename_prefix, arguments=None, fn_name=None,
+                                  target=None):
+        from .. import aot
+        return aot.compile_to_static_library(self, filename_prefix, arguments, fn_name, target)
+
+    def compile_to_shared_library(self, filename_prefix, arguments=None, fn_name=None,
+                                  target=None):
+        from .. import aot
+        return aot.compile_to_shared_library(self, filename_prefix, arguments, fn_name, target)
+
+    # -- schedule files (halo.schedule.serialize) -----------------------------------
+    def apply_schedule(self, path, strict=True):
+        """Replay a schedule file (`schedules/NAME.TARGET.json`, or its dict) on
+        this pipeline's Funcs; `strict=False` skips the algorithm-hash check."""
+        from ..schedule.serialize import apply_schedule
+        apply_schedule(self, path, strict)
+        return self
+
+    def save_schedule(self, path, target=None) -> str:
+        """Write this pipeline's schedule to `path` (a directory: NAME.TARGET.json
+        in it); returns the path written."""
+        from ..schedule.serialize import save_schedule
+        return save_schedule(self, path, target)
+
+    def schedule_source(self) -> str:
+        """The schedule as Python calls (what `halo show --stage schedule` prints)."""
+        from ..schedule.serialize import schedule_to_python
+        return schedule_to_python(self)
+
+    def algorithm_hash(self) -> str:
+        """A stable hash of the algorithm (not the schedule), as in schedule files."""
+        from ..schedule.serialize import algorithm_hash
+        return algorithm_hash(self)
+
+
+def _func_apply_schedule(self, path, strict=True):
+    """`Func.apply_schedule(path)`: apply a schedule file to the pipeline of this Func."""
+    from ..schedule.serialize import apply_schedule
+    apply_schedule(self, path, strict)
+    return self
+
+
+# Set here rather than in func.py so the Func class needs no schedule-file import.
+Func.apply_schedule = _func_apply_schedule
+
+
+def _func_export(method):
+    def call(self, *args, **kwargs):
+        return getattr(self._pipeline(), method)(*args, **kwargs)
+    call.__name__ = method
+    call.__doc__ = f"`Func.{method}`: as `Pipeline(func).{method}` (halo.aot)."
+    return call
+
+
+for _m in ("compile_to_c", "compile_to_header", "compile_to_static_library",
+           "compile_to_shared_library"):
+    setattr(Func, _m, _func_export(_m))
 
 
 class Callable:
