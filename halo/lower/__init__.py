@@ -17,7 +17,7 @@ from ..ir.printer import stmt_to_str
 from ..ir.simplify import simplify
 from ..ir.types import Type, i32
 from .bounds import Interval
-from .bounds_inference import box_touched, infer_bounds
+from .bounds_inference import box_touched, hoist_region_lets, infer_bounds, peel_lets
 from ..schedule.legality import check_stage_races
 from .cse import common_subexpression_elimination
 from .checks import constraint_checks, param_checks, region_checks
@@ -110,10 +110,11 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # Bounds need the whole nest: a producer's region is what its consumers
     # read at the producer's compute level.
     bounds = log("bounds_inference", infer_bounds, nest, env, outputs, user_names)
-    nest = bounds.body
+    nest = hoist_region_lets(bounds.body)
     # After bounds: it rewrites the region lets that bounds inference made.
     nest = log("sliding_window", slide_windows, nest, env, levels, store_levels,
                lambda level, f: _loop_name(env, level, f))
+    root_lets, nest = peel_lets(nest)
     regions, region_lets = _argument_regions(nest, arguments, env, user_names)
     checks = _checks(arguments, regions)
     body = S.block(*checks, nest)
@@ -121,11 +122,12 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
-    top_lets = bounds.output_lets + region_lets
+    top_lets = bounds.output_lets + root_lets + region_lets
     body = _wrap_lets(top_lets, body)
     query, layout = _bounds_query(arguments, regions, top_lets)
     return LoweredPipeline(name, arguments, body, query, layout,
-                           loop_nest=_wrap_lets(bounds.output_lets, nest), pass_times=log.times)
+                           loop_nest=_wrap_lets(bounds.output_lets + root_lets, nest),
+                           pass_times=log.times)
 
 
 def _with_schedule(d, sched):

@@ -73,6 +73,7 @@ class BoxFinder:
         self.scope: dict = {}
         self.lets: dict = {}            # let name -> value (for exact affine bounds)
         self.loops: list = []           # (var, min Const, extent Const) of constant loops
+        self.depth = 0                  # loops entered during this walk
         self.conds: list = []           # enclosing if-conditions
         self.narrowed: set = set()      # let names given a guard-narrowed interval in scope
         self.consumer = None
@@ -87,6 +88,13 @@ class BoxFinder:
             self.visit(x)
 
     def s_For(self, s):
+        self.depth += 1
+        try:
+            self._for(s)
+        finally:
+            self.depth -= 1
+
+    def _for(self, s):
         mn, ex = self.full(s.min), self.full(s.extent)
         lo = bounds_of_expr(mn, self.scope)
         hi = bounds_of_expr(simplify(E.Sub(E.Add(mn, ex), _c(1))), self.scope)
@@ -101,9 +109,16 @@ class BoxFinder:
         self._restore(s.name, saved)
 
     def s_LetStmt(self, s):
-        # Lets are substituted into every expression analysed below them, so
+        # Lets inside the loops walked here vary with them: they are
+        # substituted into every expression analysed below them, so
         # correlated terms (a region's max minus its min) cancel exactly.
+        # Lets outside every loop of the walk are one value each: they stay
+        # symbols (hoist_region_lets puts them first), which keeps long
+        # pipelines' bounds small instead of re-expanding every stage.
         self.expr(s.value)
+        if self.depth == 0:
+            self.visit(s.body)
+            return
         saved = self.lets.get(s.name)
         self.lets[s.name] = s.value
         self.visit(s.body)
@@ -119,7 +134,7 @@ class BoxFinder:
     def s_IfThenElse(self, s):
         self.expr(s.condition)
         saved, saved_narrowed = dict(self.scope), set(self.narrowed)
-        _narrow(s.condition, self.scope)
+        _narrow(self.full(s.condition), self.scope)
         self._narrow_lets(s.condition)
         self.conds.append(s.condition)
         self.visit(s.then_case)
@@ -293,8 +308,10 @@ class _Infer(IRMutator):
         self.env, self.user_names = env, user_names
 
     def visit_ProducerConsumer(self, pc):
-        produce = self.mutate(pc.produce)
-        consume = self.mutate(pc.consume)
+        # Inner producers' lets may refer to lets defined after them (by
+        # name); put each loop body's lets in dependency order before walking.
+        produce = hoist_region_lets(self.mutate(pc.produce))
+        consume = hoist_region_lets(self.mutate(pc.consume))
         f = self.env[pc.name]
         box = box_touched(consume, f.name, f.dimensions(), self.user_names)
         req = [iv if iv is not None else Interval(_c(0), _c(-1)) for iv in box.dims]
@@ -303,7 +320,7 @@ class _Infer(IRMutator):
         return wrap_region_lets(lets, body)
 
     def visit_Realize(self, r):
-        body = self.mutate(r.body)
+        body = hoist_region_lets(self.mutate(r.body))
         f = self.env[r.name]
         box = box_touched(body, f.name, f.dimensions(), self.user_names, calls=True,
                           provides=True)
@@ -430,3 +447,78 @@ def _find_output_produce(stmt, f):
     if any(s is None for s in stages):
         return S.Evaluate(_c(0))
     return S.Block(tuple(stages))
+
+
+def hoist_region_lets(stmt):
+    """Move every let that is outside all loops of a loop body (or of the
+    whole pipeline) to the top of that body, ordered so each comes after the
+    lets it uses. Bounds inference refers to such lets by name (see
+    BoxFinder.s_LetStmt), so a producer's region may use a consumer's region
+    symbol even when the consumer's let came later in the nest."""
+    return _Hoist().mutate(stmt)
+
+
+class _Hoist(IRMutator):
+    def mutate(self, node):
+        if self.top:
+            self.top = False
+            return self.mutate_body(node)
+        return super().mutate(node)
+
+    def __init__(self):
+        self.top = True
+
+    def mutate_body(self, body):
+        lets = []
+        rest = self.mutate(_strip_lets(body, lets))
+        return _sorted_lets(lets, rest)
+
+    def visit_For(self, s):
+        return S.For(s.name, s.min, s.extent, s.kind, self.mutate_body(s.body))
+
+
+def _strip_lets(s, out):
+    """Remove lets not inside loops (collecting them in `out`), keep the rest."""
+    if isinstance(s, S.LetStmt):
+        out.append((s.name, s.value))
+        return _strip_lets(s.body, out)
+    if isinstance(s, S.Block):
+        return S.block(*[_strip_lets(x, out) for x in s.stmts])
+    if isinstance(s, S.ProducerConsumer):
+        return S.ProducerConsumer(s.name, _strip_lets(s.produce, out), _strip_lets(s.consume, out))
+    if isinstance(s, S.Realize):
+        return S.Realize(s.name, s.types, s.bounds, _strip_lets(s.body, out))
+    return s
+
+
+def _sorted_lets(lets, body):
+    from ..ir.mutator import free_variables
+    names = {n for n, _ in lets}
+    deps = {n: free_variables(v) & names for n, v in lets}
+    done, order = set(), []
+
+    def visit(n, stack=()):
+        if n in done:
+            return
+        if n in stack:
+            from ..errors import InternalError
+            raise InternalError(f"cyclic lets while hoisting: {n}")
+        for d in sorted(deps[n]):
+            visit(d, stack + (n,))
+        done.add(n)
+        order.append(n)
+    value = dict(lets)
+    for n, _ in lets:
+        visit(n)
+    for n in reversed(order):
+        body = S.LetStmt(n, value[n], body)
+    return body
+
+
+def peel_lets(stmt):
+    """(the leading lets as (name, value) pairs, the statement after them)."""
+    lets = []
+    while isinstance(stmt, S.LetStmt):
+        lets.append((stmt.name, stmt.value))
+        stmt = stmt.body
+    return lets, stmt
