@@ -26,6 +26,7 @@ from .inline import inline_calls
 from .wrappers import wrap_calls
 from .schedule_functions import build_loop_nest, _loop_name
 from .sliding_window import slide_windows
+from .sink_vector_loops import sink_vectorized_loops
 from .unswitch_clamps import unswitch_clamps
 from .storage_flattening import buffer_name, flatten_storage
 
@@ -114,6 +115,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # After bounds: it rewrites the region lets that bounds inference made.
     nest = log("sliding_window", slide_windows, nest, env, levels, store_levels,
                lambda level, f: _loop_name(env, level, f))
+    nest = log("sink_vectorized_loops", sink_vectorized_loops, nest)
     root_lets, nest = peel_lets(nest)
     regions, region_lets = _argument_regions(nest, arguments, env, user_names)
     checks = _checks(arguments, regions)
