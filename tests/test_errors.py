@@ -600,9 +600,9 @@ def test_unsupported_directive_names_the_func():
     f = hl.Func("sched_f")
     f[x] = x
     with pytest.raises(hl.CompileError,
-                       match=r"In schedule for sched_f: the directive memoize\(\) is not "
+                       match=r"In schedule for sched_f: the directive async_\(\) is not "
                              r"supported"):
-        f.memoize()
+        f.async_()
 
 
 def test_compute_inline_with_updates():

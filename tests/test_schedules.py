@@ -996,8 +996,8 @@ def test_error_unsupported_directive_is_explicit():
     x = halo.Var("x")
     f = halo.Func("f")
     f[x] = x
-    with pytest.raises(halo.HalideError, match=r"gpu_tile\(\) is not supported yet"):
-        f.gpu_tile(x, halo.Var("xo"), halo.Var("xi"), 8)
+    with pytest.raises(halo.HalideError, match=r"async_\(\) is not supported yet"):
+        f.async_()
 
 
 # -- property test: random legal schedules never change results ------------------------------
@@ -1177,3 +1177,287 @@ def test_property_random_schedules_tuple(data, w, h):
         _random_level(data, t, out)
         return out
     _prop_check(build, [w, h])
+
+
+# -- hoist_storage ----------------------------------------------------------------------------
+
+def _blur_tiles(hl, inp, hoist=None, parallel=False):
+    x, y, xo, yo, xi, yi = [hl.Var(n) for n in "x y xo yo xi yi".split()]
+    bx, by = hl.Func("bx"), hl.Func("by")
+    bx[x, y] = hl.u16(inp[x, y]) + inp[x + 1, y] + inp[x + 2, y]
+    by[x, y] = bx[x, y] + bx[x, y + 1] + bx[x, y + 2]
+    by.tile(x, y, xo, yo, xi, yi, 16, 8, hl.TailStrategy.GuardWithIf)
+    if parallel:
+        by.parallel(xo)
+    bx.compute_at(by, xo)
+    if hoist == "root":
+        bx.hoist_storage_root()
+    elif hoist is not None:
+        bx.hoist_storage(by, {"yo": yo, "xi": xi}[hoist])
+    return by, bx
+
+
+def _allocation_depth(out, producer):
+    """How many loops enclose the allocation of `producer` in the lowered code."""
+    from halo.ir.printer import stmt_to_str
+    from halo.lower import lower
+    lines = stmt_to_str(lower([out._f], "p").body).splitlines()
+    alloc = next(i for i, line in enumerate(lines)
+                 if line.strip().startswith(f"allocate {producer._f.name}["))
+    depth, indent = 0, len(lines[alloc]) - len(lines[alloc].lstrip())
+    for line in reversed(lines[:alloc]):       # the loops opened above it, outward
+        ind = len(line) - len(line.lstrip())
+        if ind < indent:
+            indent = ind
+            depth += line.strip().startswith(("for", "parallel"))
+    return depth
+
+
+@pytest.mark.parametrize("hoist", ["yo", "root"])
+def test_hoist_storage(hoist):
+    """Same results as Halide (odd-sized tails included), with one allocation
+    per row of tiles (or per pipeline) instead of one per tile."""
+    a = _img(45, 29, dtype=np.uint16)
+    check(lambda hl, inp: _blur_tiles(hl, inp, hoist)[0], [43, 27], [a])
+    assert _allocation_depth(*_blur_tiles(halo, halo.Buffer(a))) == 2
+    assert _allocation_depth(*_blur_tiles(halo, halo.Buffer(a), hoist)) == \
+        (1 if hoist == "yo" else 0)
+
+
+def test_hoist_storage_errors():
+    a = halo.Buffer(_img(45, 29, dtype=np.uint16))
+    out, _ = _blur_tiles(halo, a, "yo", parallel=True)
+    with pytest.raises(halo.HalideError, match=r"Func bx.*hoist_storage\(\).*parallel loop"):
+        out.realize([43, 27])
+    out, _ = _blur_tiles(halo, a, "xi")
+    with pytest.raises(halo.HalideError, match=r"Func bx: hoist_storage\(\) at by.xi must "
+                                               r"enclose its store level"):
+        out.realize([43, 27])
+
+
+# -- prefetch ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("strategy", ["Clamp", "GuardWithIf", "NonFaulting"])
+def test_prefetch_of_a_func(strategy):
+    def build(hl, inp):
+        x, y, yo, yi = [hl.Var(n) for n in "x y yo yi".split()]
+        bx, by = hl.Func("bx"), hl.Func("by")
+        bx[x, y] = inp[x, y] + inp[x + 1, y] + inp[x + 2, y]
+        by[x, y] = bx[x, y] + bx[x, y + 1] + bx[x, y + 2]
+        bx.compute_root()
+        by.split(y, yo, yi, 4).prefetch(bx, yi, yi, 2,
+                                        getattr(hl.PrefetchBoundStrategy, strategy))
+        return by
+    check(build, [61, 23], [_img(63, 25)])
+    out = build(halo, halo.Buffer(_img(63, 25)))
+    assert "__builtin_prefetch(&" in halo.Pipeline(out).c_source()
+
+
+def test_prefetch_of_an_input_from_an_outer_loop():
+    """ImageParam, prefetched at yi for the next iteration of yo."""
+    a = _img(70, 40)
+    outs = []
+    for hl in (halo, halide):
+        x, y, yo, yi = [hl.Var(n) for n in "x y yo yi".split()]
+        inp = hl.ImageParam(hl.Int(32), 2, "inp")
+        f = hl.Func("f")
+        f[x, y] = inp[x, y] * 3 + inp[x + 2, y + 1]
+        f.split(y, yo, yi, 8).prefetch(inp, yi, yo, 1)
+        inp.set(hl.Buffer(a))
+        outs.append(np.asarray(f.realize([68, 39])))
+    np.testing.assert_array_equal(outs[0], outs[1])
+    np.testing.assert_array_equal(outs[0], a[:39, :68] * 3 + a[1:40, 2:70])
+
+
+def test_prefetch_errors():
+    x, y, yo, yi = [halo.Var(n) for n in "x y yo yi".split()]
+    inp = halo.ImageParam(halo.Int(32), 2, "inp")
+    g, f = halo.Func("g"), halo.Func("f")
+    g[x, y] = inp[x, y] + 1
+    f[x, y] = g[x, y] * 2
+    f.split(y, yo, yi, 4)
+    with pytest.raises(halo.HalideError, match=r"In schedule for f: prefetch\(\) at loop 'yo' "
+                                               r"from loop 'yi': the 'from' loop must be 'yo' "
+                                               r"or enclose it"):
+        f.prefetch(inp, yo, yi)
+    with pytest.raises(halo.HalideError, match=r"could not find dimension 'z'"):
+        f.prefetch(inp, "z", yi)
+    with pytest.raises(halo.HalideError, match=r"prefetch\(\) needs a Func, ImageParam or "
+                                               r"Buffer"):
+        f.prefetch(3, yi, yi)
+    f.prefetch(g, yi, yi)        # checked when lowered: g must be computed at the root
+    g.compute_at(f, yo)
+    with pytest.raises(halo.HalideError, match=r"f.prefetch\(g, ...\): only inputs and "
+                                               r"compute_root\(\) Funcs can be prefetched"):
+        f.realize([8, 8])
+
+
+# -- memoize ----------------------------------------------------------------------------------
+
+def _memo_pipeline(hl, a, level="root"):
+    x, xo, xi = hl.Var("x"), hl.Var("xo"), hl.Var("xi")
+    gain = hl.Param(hl.Float(32), "gain", 2.0)
+    inp = hl.ImageParam(hl.Float(32), 1, "inp")
+    lut = hl.Func("lut")
+    lut[x] = hl.print_when(x == 0, hl.f32(x) * gain + inp[x], "computing lut")
+    g = hl.Func("g")
+    g[x] = lut[x] + lut[x + 1]
+    if level == "root":
+        lut.compute_root()
+    else:
+        g.split(x, xo, xi, 4)
+        lut.compute_at(g, xo)
+    lut.memoize()
+    inp.set(hl.Buffer(a))
+    return hl.Pipeline(g), gain
+
+
+@pytest.mark.parametrize("level", ["root", "xo"])
+def test_memoize_computes_once_per_key(level, capfd):
+    """A second call with the same Params and input contents reuses the
+    values; a new Param value or an input changed in place recomputes."""
+    a = np.arange(20, dtype=np.float32)
+    expect = lambda gain: (np.arange(8) * gain + a[:8]) + (np.arange(1, 9) * gain + a[1:9])
+    p, gain = _memo_pipeline(halo, a, level)
+    capfd.readouterr()
+    for _ in range(3):
+        np.testing.assert_array_equal(np.asarray(p.realize([8])), expect(2.0))
+    assert capfd.readouterr().out.count("computing lut") == 1
+    gain.set(3.0)
+    np.testing.assert_array_equal(np.asarray(p.realize([8])), expect(3.0))
+    a[0] = 100.0                       # in place: the buffer shares a's memory
+    np.testing.assert_array_equal(np.asarray(p.realize([8])), expect(3.0))
+    np.testing.assert_array_equal(np.asarray(p.realize([8])), expect(3.0))
+    assert capfd.readouterr().out.count("computing lut") == 2
+
+
+def test_memoize_matches_halide():
+    def build(hl, inp):
+        x, y = hl.Var("x"), hl.Var("y")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = inp[x, y] * 3 + y
+        g[x, y] = f[x, y] + f[x + 1, y]
+        f.compute_root().memoize()
+        return g
+    check(build, [20, 10], [_img(21, 10)])
+
+
+def test_memoize_from_threads():
+    """Calls from many threads at once (hits, misses and commits racing)."""
+    from concurrent.futures import ThreadPoolExecutor
+    a = np.arange(40, dtype=np.float32)
+    inp = halo.ImageParam(halo.Float(32), 1, "inp")
+    x = halo.Var("x")
+    gain = halo.Param(halo.Float(32), "gain")
+    lut, g = halo.Func("lut"), halo.Func("g")
+    lut[x] = halo.f32(x) * gain + inp[x]
+    g[x] = lut[x] + lut[x + 1]
+    lut.compute_root().memoize()
+    run = halo.Pipeline(g).compile_to_callable([inp, gain])
+
+    def one(k):
+        out = np.empty(32, np.float32)
+        run(a, float(k % 3), out)
+        want = np.arange(32) * (k % 3) + a[:32] + np.arange(1, 33) * (k % 3) + a[1:33]
+        return np.array_equal(out, want)
+    with ThreadPoolExecutor(8) as ex:
+        assert all(ex.map(one, range(200)))
+
+
+def test_memoize_errors():
+    x, y = halo.Var("x"), halo.Var("y")
+    f, g = halo.Func("f"), halo.Func("g")
+    f[x] = x * 2
+    g[x] = f[x] + f[x + 1]
+    f.memoize()
+    with pytest.raises(halo.HalideError, match=r"Func f: memoize\(\) is not possible here: "
+                                               r"it is inlined"):
+        g.realize([4])
+    t, h = halo.Func("t"), halo.Func("h")
+    t[x] = (x, x + 1)
+    h[x] = t[x][0] + t[x][1]
+    t.compute_root().memoize()
+    with pytest.raises(halo.HalideError, match=r"Func t: memoize\(\).*it is a Tuple"):
+        h.realize([4])
+    with pytest.raises(halo.HalideError, match=r"eviction key must be an integer"):
+        f.memoize("k")
+
+
+# -- compute_with -----------------------------------------------------------------------------
+
+def _two_consumers(hl, inp, where):
+    x, y, xo, xi = hl.Var("x"), hl.Var("y"), hl.Var("xo"), hl.Var("xi")
+    f, g, h, out = hl.Func("f"), hl.Func("g"), hl.Func("h"), hl.Func("out")
+    f[x, y] = inp[x, y] * 2
+    g[x, y] = inp[x + 1, y] + 3
+    h[x, y] = f[x, y] - 1             # computed between f and g in the order
+    out[x, y] = h[x, y] + g[x, y + 1] + f[x + 2, y]
+    if where == "root":
+        f.compute_root()
+        g.compute_root()
+        h.compute_root()
+        g.compute_with(f, y)
+    elif where == "root_x":
+        f.compute_root().split(x, xo, xi, 4)
+        g.compute_root().split(x, xo, xi, 4)
+        g.compute_with(f, xo)
+    else:
+        out.split(y, xo, xi, 4)
+        f.compute_at(out, xo)
+        g.compute_at(out, xo).compute_with(f, y)
+    return out
+
+
+@pytest.mark.parametrize("where", ["root", "root_x", "at"])
+def test_compute_with(where):
+    check(lambda hl, inp: _two_consumers(hl, inp, where), [21, 13], [_img(25, 15)])
+
+
+def test_compute_with_outputs_and_updates():
+    def build(hl, inp):
+        x, y = hl.Var("x"), hl.Var("y")
+        r = hl.RDom([(0, 3)], "r")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x, y] = inp[x, y]
+        f[x, y] += inp[x + r.x, y]
+        g[x, y] = inp[x, y] * 3
+        g[x, y] += inp[x, y + r.x]
+        g.update(0).compute_with(f.update(0), y)
+        g.compute_with(f, x)
+        return hl.Pipeline([f, g])
+    a = _img(20, 20)
+    outs = {}
+    for mod in (halo, halide):
+        fs = build(mod, mod.Buffer(a))
+        outs[mod.__name__] = [np.asarray(b) for b in fs.realize([15, 12])]
+    want = halo.interp.realize(build(halo, halo.Buffer(a)).outputs(), [15, 12])
+    for k in range(2):
+        np.testing.assert_array_equal(outs["halo"][k], outs["halide"][k])
+        np.testing.assert_array_equal(outs["halo"][k], want[k])
+
+
+def test_compute_with_errors():
+    x, y = halo.Var("x"), halo.Var("y")
+    inp = halo.Buffer(_img(20, 20))
+    f, g, out = halo.Func("f"), halo.Func("g"), halo.Func("out")
+    f[x, y] = inp[x, y]
+    g[x, y] = f[x, y] + 1
+    out[x, y] = g[x, y] + f[x, y]
+    f.compute_root()
+    g.compute_root().compute_with(f, y)
+    with pytest.raises(halo.HalideError, match=r"g.compute_with\(\): g reads f, so their "
+                                               r"loops cannot be fused"):
+        out.realize([8, 8])
+    f2, g2, out2 = halo.Func("f2"), halo.Func("g2"), halo.Func("out2")
+    f2[x, y] = inp[x, y]
+    g2[x, y] = inp[x, y] + 1
+    out2[x, y] = g2[x, y] + f2[x, y]
+    f2.compute_root()
+    g2.compute_at(out2, y).compute_with(f2, y)
+    with pytest.raises(halo.HalideError, match=r"g2 and f2 are computed at different levels"):
+        out2.realize([8, 8])
+    with pytest.raises(halo.HalideError, match=r"compute_with\(\) a stage of the same Func"):
+        out2.compute_with(out2, y)
+    g2.compute_root().reorder(y, x).compute_with(f2, x)
+    with pytest.raises(halo.HalideError, match=r"the fused loops must have the same names"):
+        out2.realize([8, 8])

@@ -264,7 +264,59 @@ class CLikePrinter:
             return f"halo_{n}_{type_suffix(t)}({', '.join(self.expr(a) for a in args)})"
         if n in ("print", "print_when"):
             return self._print(e)
+        if n == "prefetch" and isinstance(args[0], E.Load):
+            return self.prefetch(args[0])
+        if n == "memo_commit":
+            buf = args[0].value
+            return (f"(_result == 0 ? (halo_memo_commit(&{self.memo_cache(buf)}, "
+                    f"{self.name(buf + '.memo.entry')}), 0) : 0)")
+        if n == "memo_hash_buffer":
+            return f"halo_memo_hash_tensor({self.name(args[0].value + '.tensor')})"
         raise InternalError(f"C printer does not know intrinsic {n}", e)
+
+    def memo_cache(self, buf):
+        from .memo_runtime import MEMO_RUNTIME
+        self.helpers.setdefault("halo_memo_runtime", MEMO_RUNTIME)
+        cache = "halo_memo_" + re.sub(r"[^A-Za-z0-9_]", "_", re.sub(r"\$\d+", "", buf))
+        self.helpers.setdefault(cache, f"static halo_memo_cache {cache};")
+        return cache
+
+    def memo_allocate(self, s):
+        """Storage from the memoization cache; the body sees `<name>.memo.hit`."""
+        t = self.ctype(s.type)
+        cache = self.memo_cache(s.name)
+        key = [self.stmt_expr(k) for k in s.memo_key]
+        size = self.stmt_expr(s.size)
+        saved = dict(self.names)
+        self.emit("{")
+        self.indent += 1
+        kname = self.declare(s.name + ".memo.key")
+        entry = self.declare(s.name + ".memo.entry")
+        hit = self.declare(s.name + ".memo.hit")
+        buf = self.declare(s.name)
+        self.emit(f"const int64_t {kname}[{len(key)}] = {{{', '.join(key)}}};")
+        self.emit(f"halo_memo_entry *{entry} = NULL;")
+        self.emit(f"int {hit} = 0;")
+        self.emit(f"{t} *{buf} = ({t} *)halo_memo_acquire(&{cache}, {kname}, {len(key)}, "
+                  f"{size}, sizeof({t}), &{entry}, &{hit});")
+        self.emit(f"if ({buf} == NULL) {{")
+        self.indent += 1
+        self.emit(f"halo_set_error(_err, {c_string('Out of memory allocating ' + s.name)});")
+        self.emit("_result = -2;")
+        self.indent -= 1
+        self.emit("} else {")
+        self.indent += 1
+        self.stmt(s.body)
+        self.emit(f"halo_memo_release(&{cache}, {entry});")
+        self.indent -= 1
+        self.emit("}")
+        self.indent -= 1
+        self.emit("}")
+        self.names = saved
+
+    def prefetch(self, load):
+        """A cache hint for the address of `load` (a no-op where unsupported)."""
+        return f"(__builtin_prefetch(&{self.e_Load(load)}), 0)"
 
     def _shift(self, n, t, args):
         a = self.expr(args[0])
@@ -303,7 +355,8 @@ class CLikePrinter:
                 fmt.append("%llu")
                 vals.append(f"(unsigned long long)({v})")
         call = f"printf({c_string(' '.join(fmt) + chr(10))}, {', '.join(vals)});"
-        self.pre.append(f"if ({cond}) {call}" if cond else call)
+        # `!= 0`: clang warns about `if ((a == b))` under -Wall
+        self.pre.append(f"if (({cond}) != 0) {call}" if cond else call)
         return tmp
 
     # -- statements ----------------------------------------------------------------------
@@ -443,6 +496,8 @@ class CLikePrinter:
     stack_limit = 64 * 1024
 
     def s_Allocate(self, s):
+        if s.memo_key:
+            return self.memo_allocate(s)
         t = self.ctype(s.type)
         if isinstance(s.size, E.Const) and 0 < s.size.value * s.type.bytes() <= self.stack_limit:
             saved = dict(self.names)

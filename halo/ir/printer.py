@@ -119,7 +119,8 @@ def _print_stmt(s, indent, out):
         _print_stmt(s.body, indent + 1, out)
         out.append(f"{pad}}}")
     elif isinstance(s, S.Allocate):
-        out.append(f"{pad}allocate {s.name}[{s.type} * {p(s.size)}]")
+        memo = f" memoized by ({', '.join(p(k) for k in s.memo_key)})" if s.memo_key else ""
+        out.append(f"{pad}allocate {s.name}[{s.type} * {p(s.size)}]{memo}")
         _print_stmt(s.body, indent, out)
         out.append(f"{pad}free {s.name}")
     elif isinstance(s, S.Store):

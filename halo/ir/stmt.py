@@ -108,11 +108,16 @@ class Realize(Stmt):
 
 @_node
 class Allocate(Stmt):
-    """Flat heap storage of `size` elements of `type` named `name`."""
+    """Flat heap storage of `size` elements of `type` named `name`.
+
+    With a `memo_key` (int64 Exprs) the storage comes from the pipeline's
+    memoization cache: `<name>.memo.hit` is true in `body` when the cache
+    already held the values for that key (memoize())."""
     name: str
     type: Type
     size: Expr
     body: Stmt
+    memo_key: Tuple[Expr, ...] = ()
 
 
 @_node

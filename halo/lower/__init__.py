@@ -27,8 +27,12 @@ from .wrappers import wrap_calls
 from .schedule_functions import build_loop_nest, _loop_name
 from .sliding_window import slide_windows
 from .sink_vector_loops import sink_vectorized_loops
+from .prefetch import inject_prefetches
 from .unswitch_clamps import unswitch_clamps
 from .storage_flattening import buffer_name, flatten_storage
+from .hoist_storage import hoist_storage
+from .compute_with import compute_with_pairs, fuse_compute_with, keep_adjacent
+from .memoize import guard_memoized_produce, key_memoized_allocations
 
 
 @dataclass
@@ -91,7 +95,8 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     outputs = [env[f.name] for f in outputs]
     levels = decide_compute_levels(env, outputs)
     store_levels = {n: _store_level(env[n], lv) for n, lv in levels.items()}
-    order = realization_order(env, levels, outputs)
+    fused_pairs = compute_with_pairs(env, levels)
+    order = keep_adjacent(realization_order(env, levels, outputs), fused_pairs, env)
     inlined = {n for n, lv in levels.items() if lv.is_inlined()}
     # Inline first, so bounds inference sees through inlined Funcs.
     definitions = {n: [_inline_definition(d, env, inlined) for d in env[n].definitions]
@@ -115,12 +120,21 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # After bounds: it rewrites the region lets that bounds inference made.
     nest = log("sliding_window", slide_windows, nest, env, levels, store_levels,
                lambda level, f: _loop_name(env, level, f))
+    nest = log("fuse_compute_with", fuse_compute_with, nest, env, fused_pairs,
+               lambda level, f: _loop_name(env, level, f))
     nest = log("sink_vectorized_loops", sink_vectorized_loops, nest)
+    nest = log("inject_prefetches", inject_prefetches, nest, env, levels, user_names,
+               lambda level, f: _loop_name(env, level, f))
+    nest = log("guard_memoized_produce", guard_memoized_produce, nest, env, levels,
+               store_levels)
     root_lets, nest = peel_lets(nest)
     regions, region_lets = _argument_regions(nest, arguments, env, user_names)
     checks = _checks(arguments, regions)
     body = S.block(*checks, nest)
     body = log("storage_flattening", flatten_storage, body, env)
+    body = log("hoist_storage", hoist_storage, body, env,
+               lambda level, f: _loop_name(env, level, f))
+    body = log("key_memoized_allocations", key_memoized_allocations, body, env)
     body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)

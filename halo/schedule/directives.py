@@ -11,7 +11,8 @@ from ..errors import CompileError
 from ..ir import expr as E
 from ..ir.stmt import ForKind
 from ..lang.names import bump_epoch
-from .schedule import Dim, Directive, LoopLevel, Split, TailStrategy
+from .schedule import (Dim, Directive, LoopAlignStrategy, LoopLevel, Prefetch,
+                       PrefetchBoundStrategy, Split, TailStrategy)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -409,6 +410,91 @@ def rfactor(owner, *pairs):
     return intm
 
 
+def prefetch(owner, target, at, from_, offset=1,
+             strategy=PrefetchBoundStrategy.GuardWithIf):
+    """At each iteration of loop `at`, prefetch into cache the part of
+    `target` (a Func or an input buffer) that loop `from_` reads `offset`
+    iterations later. A hint only: results never change."""
+    from ..lang.buffer import Buffer
+    from ..lang.func import Func
+    from ..lang.param import ImageParam
+    func, fn, k, sched, sname = _target(owner)
+    if isinstance(target, Func):
+        tname, kind = target._f.name, "func"
+    elif isinstance(target, (ImageParam, Buffer)):
+        tname, kind = target._name, "image"
+    else:
+        raise CompileError(f"In schedule for {sname}: prefetch() needs a Func, ImageParam or "
+                           f"Buffer to prefetch, got {target!r}")
+    at_n, from_n = (_dim_name(v, "prefetch", sname, sched) for v in (at, from_))
+    i_at = _find_dim(sched, at_n, "prefetch", sname)
+    i_from = _find_dim(sched, from_n, "prefetch", sname)
+    if i_from < i_at:
+        raise CompileError(f"In schedule for {sname}: prefetch() at loop '{at_n}' from loop "
+                           f"'{from_n}': the 'from' loop must be '{at_n}' or enclose it")
+    off = offset
+    from ..lang.expr import Expr, to_node
+    if isinstance(off, Expr) and isinstance(to_node(off), E.Const):
+        off = to_node(off).value
+    if isinstance(off, bool) or not isinstance(off, int):
+        raise CompileError(f"In schedule for {sname}: prefetch() offset must be an integer "
+                           f"constant, got {offset!r}")
+    if isinstance(strategy, str):
+        try:
+            strategy = PrefetchBoundStrategy(strategy)
+        except ValueError:
+            raise CompileError(f"In schedule for {sname}: unknown prefetch strategy "
+                               f"{strategy!r}; use Clamp, GuardWithIf or NonFaulting") from None
+    if not isinstance(strategy, PrefetchBoundStrategy):
+        raise CompileError(f"In schedule for {sname}: prefetch() strategy must be a "
+                           f"hl.PrefetchBoundStrategy, got {strategy!r}")
+    sched.prefetches.append(Prefetch(tname, kind, at_n, from_n, off, strategy))
+    _record(owner, "prefetch", [target, at, from_, off, strategy.value])
+    return owner
+
+
+def compute_with(owner, *args):
+    """Fuse this stage's loops, outermost down to `var`, with those of another
+    stage computed at the same level: `f.compute_with(g, y)`,
+    `f.update(0).compute_with(g.update(0), x)` or `compute_with(LoopLevel)`."""
+    from ..lang.func import Func, Stage
+    func, fn, k, sched, sname = _target(owner)
+    args = list(args)
+    align = LoopAlignStrategy.Auto
+    if args and isinstance(args[-1], (LoopAlignStrategy, list)):
+        align = args.pop()
+    if isinstance(align, list):      # [(var, strategy)]: per-dimension; all fuse alike here
+        align = LoopAlignStrategy.Auto
+    if len(args) == 2 and isinstance(args[0], LoopLevel) and isinstance(args[1], str):
+        try:
+            align = LoopAlignStrategy(args.pop())
+        except ValueError:
+            raise CompileError(f"In schedule for {sname}: unknown LoopAlignStrategy; use "
+                               f"{', '.join(a.value for a in LoopAlignStrategy)}") from None
+    if len(args) == 1 and isinstance(args[0], LoopLevel):
+        level = args[0]
+    elif len(args) == 2 and isinstance(args[0], (Func, Stage)):
+        parent = args[0]
+        pf = parent._func if isinstance(parent, Stage) else parent
+        pk = parent._index if isinstance(parent, Stage) else 0
+        var = args[1]
+        vname = var if isinstance(var, str) else _dim_name(var, "compute_with", sname, sched)
+        level = LoopLevel("at", pf._f.name, vname, pk)
+    else:
+        raise CompileError(f"In schedule for {sname}: compute_with() takes (Func or Stage, Var"
+                           f"[, LoopAlignStrategy]) or (LoopLevel[, LoopAlignStrategy])")
+    if level.kind != "at":
+        raise CompileError(f"In schedule for {sname}: compute_with() needs a loop of another "
+                           f"stage, not LoopLevel.{level.kind}()")
+    if level.func == fn.name:
+        raise CompileError(f"In schedule for {sname}: compute_with() a stage of the same Func "
+                           f"{fn.user_name} is not possible (its stages depend on each other)")
+    _find_dim(sched, level.var, "compute_with", sname)
+    sched.compute_with = level if level.stage >= 0 else LoopLevel("at", level.func, level.var, 0)
+    _record(owner, "compute_with", [sched.compute_with, align.value])
+    return owner
+
+
 def serial(owner, var):
     _set_kind(owner, var, ForKind.SERIAL, "serial")
     _record(owner, "serial", [var])
@@ -538,6 +624,39 @@ def store_root(func):
     fn.schedule.store_level = LoopLevel.root()
     fn.schedule.explicit_store = True
     _record(func, "store_root", [])
+    return func
+
+
+def hoist_storage(func, *args):
+    """Allocate this Func's storage at an outer loop (or the root) and reuse
+    it for every iteration inside; its region stays that of its store level."""
+    _func_only(func, "hoist_storage")
+    fn = _fn(func)
+    fn.schedule.hoist_level = _loop_level(args, "hoist_storage", fn.user_name)
+    _record(func, "hoist_storage", list(args))
+    return func
+
+
+def hoist_storage_root(func):
+    _func_only(func, "hoist_storage_root")
+    fn = _fn(func)
+    fn.schedule.hoist_level = LoopLevel.root()
+    _record(func, "hoist_storage_root", [])
+    return func
+
+
+def memoize(func, eviction_key=None):
+    """Keep this Func's values across calls of the pipeline, keyed on the
+    region computed, the Params and the contents of the inputs it reads."""
+    _func_only(func, "memoize")
+    fn = _fn(func)
+    key = getattr(eviction_key, "key", eviction_key)
+    if key is not None and (isinstance(key, bool) or not isinstance(key, int)):
+        raise CompileError(f"memoize() of {fn.user_name}: the eviction key must be an "
+                           f"integer, got {eviction_key!r}")
+    fn.schedule.memoize = True
+    fn.schedule.memo_eviction_key = key
+    _record(func, "memoize", [] if key is None else [key])
     return func
 
 
@@ -676,11 +795,10 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["hoist_storage",
-            "compute_with", "prefetch", "memoize", "gpu_blocks", "gpu_threads", "gpu_tile",
-            "gpu", "gpu_single_thread", "gpu_lanes", "store_in", "async_"]
+_PLANNED = ["gpu_blocks", "gpu_threads", "gpu_tile", "gpu", "gpu_single_thread", "gpu_lanes",
+            "store_in", "async_"]
 
-_LOOP = {"rfactor": rfactor, "specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
+_LOOP = {"compute_with": compute_with, "prefetch": prefetch, "rfactor": rfactor, "specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
          "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
 
 FUNC_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
@@ -698,6 +816,9 @@ FUNC_DIRECTIVES.update({
     "compute_at": compute_at,
     "store_at": store_at,
     "store_root": store_root,
+    "hoist_storage": hoist_storage,
+    "memoize": memoize,
+    "hoist_storage_root": hoist_storage_root,
     "set_estimate": set_estimate,
     "set_estimates": set_estimates,
     "print_loop_nest": print_loop_nest,

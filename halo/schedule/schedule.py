@@ -24,6 +24,36 @@ class TailStrategy(enum.Enum):
     PredicateStores = "PredicateStores"
 
 
+class PrefetchBoundStrategy(enum.Enum):
+    """What a prefetch near a buffer's edge does. halo clamps for NonFaulting
+    too: computing an address outside the buffer is undefined behaviour in C."""
+    Clamp = "Clamp"
+    GuardWithIf = "GuardWithIf"
+    NonFaulting = "NonFaulting"
+
+
+@dataclass
+class Prefetch:
+    """At each iteration of loop `at`, prefetch what loop `from_` touches of
+    `target` (a Func or input buffer, by internal name) `offset` iterations ahead."""
+    target: str
+    kind: str            # "func" | "image"
+    at: str
+    from_: str
+    offset: int
+    strategy: PrefetchBoundStrategy
+
+
+class LoopAlignStrategy(enum.Enum):
+    """How compute_with() lines up loops of different bounds. Fused stages
+    are independent, so this only moves work around: halo runs the union of
+    both ranges with each stage guarded by its own (NoAlign) for all four."""
+    AlignStart = "AlignStart"
+    AlignEnd = "AlignEnd"
+    NoAlign = "NoAlign"
+    Auto = "Auto"
+
+
 @dataclass(frozen=True)
 class LoopLevel:
     """Where to compute or store a Func: `root`, `inlined`, or at a loop."""
@@ -82,6 +112,8 @@ class StageSchedule:
     splits: list = field(default_factory=list)
     bounds: dict = field(default_factory=dict)  # var -> (min, extent)
     atomic: bool = False                         # updates done with atomic ops
+    prefetches: list = field(default_factory=list)  # of Prefetch
+    compute_with: LoopLevel | None = None        # fused into that stage's loops
     specializations: list = field(default_factory=list)
 
     @staticmethod
@@ -117,3 +149,6 @@ class FuncSchedule:
     wrappers: dict = field(default_factory=dict)    # consumer name ('' = all) -> Func
     storage_order: list | None = None               # pure vars, innermost first
     folds: dict = field(default_factory=dict)       # pure var -> circular extent
+    hoist_level: LoopLevel | None = None            # hoist_storage: allocate here
+    memoize: bool = False                           # keep values across calls
+    memo_eviction_key: int | None = None

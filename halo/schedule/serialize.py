@@ -500,10 +500,14 @@ def _roles(name, args) -> str:
         return "VNN"
     if name == "bound_extent":
         return "VN"
-    if name in ("compute_at", "store_at"):
+    if name in ("compute_at", "store_at", "hoist_storage"):
         return "L" if n == 1 else "FV"
     if name in ("in_", "clone_in"):
         return "F" * n
+    if name == "prefetch":
+        return "IVVNN"
+    if name == "compute_with":
+        return "LN"
     return "N" * n
 
 
@@ -547,6 +551,16 @@ class _Applier:
                                    f"Funcs are: {self.known()}")
         return fn
 
+    def func_or_input(self, key, where):
+        if key in self.by_key:
+            return self.func(self.by_key[key])
+        for fn in self.fns:
+            for obj in getattr(fn, "inputs", {}).values():
+                if obj.name() == key:
+                    return obj
+        raise _err(self.label, f"{where}: no Func or input buffer named {key!r} in this "
+                               f"pipeline; its Funcs are: {self.known()}")
+
     def dim(self, name, fn, stage):
         from ..lang.var import RVar, Var
         if not isinstance(name, str):
@@ -573,6 +587,8 @@ class _Applier:
             return a
         if role == "F":
             return self.func(self.lookup(a, where))
+        if role == "I":        # a Func or an input buffer, by name
+            return self.func_or_input(a, where)
         if role == "L":
             if not isinstance(a, dict) or a.get("kind") not in ("root", "inlined", "at"):
                 raise _err(self.label, f"{where}: a LoopLevel is an object "
@@ -613,7 +629,8 @@ class _Applier:
         for i, a in enumerate(args):
             role = roles[i] if i < len(roles) else "N"
             v = self.convert(role, a, fn, stage, where, consumer)
-            if role == "F" and not isinstance(v, list) and name in ("compute_at", "store_at"):
+            if role == "F" and not isinstance(v, list) and name in ("compute_at", "store_at",
+                                                                   "hoist_storage"):
                 consumer = v._f
             conv.append(v)
         owner = self.func(fn) if stage == 0 else Stage(self.func(fn), stage)
@@ -763,6 +780,11 @@ def schedule_to_python(pipeline) -> str:
                     else:
                         ident, consumer = func_ref(refs.get(i), a)
                         out.append(ident)
+                elif role == "I":       # a Func, or an input buffer by its name
+                    if refs.get(i):
+                        out.append(func_ref(refs.get(i), a)[0])
+                    else:
+                        out.append(re.sub(r"\W", "_", str(a)) or "_")
                 elif role == "L" and isinstance(a, dict) and a.get("kind") == "at":
                     ident, _ = func_ref(refs.get(i), a.get("func"))
                     out.append(f"hl.LoopLevel('at', {ident}.function().name, "
