@@ -35,8 +35,8 @@ from .lang.operators import i32_ as i32, f32_ as f32
 from .lang.reductions import sum, product, maximum, minimum, argmax, argmin
 from .lang.boundary import BoundaryConditions
 from .lang.pipeline import Pipeline, Callable, evaluate
-from .schedule.schedule import (TailStrategy, LoopLevel, PrefetchBoundStrategy,
-                                LoopAlignStrategy)
+from .schedule.schedule import (TailStrategy, LoopLevel, DeviceAPI, MemoryType,
+                                PrefetchBoundStrategy, LoopAlignStrategy)
 from .runtime.target import (Target, get_host_target, get_jit_target_from_environment,
                              get_target_from_environment)
 

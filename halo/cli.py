@@ -1,9 +1,13 @@
 """The `halo` command (also `python -m halo`).
 
     halo demo [--size WxH] [--repeats N]       compile the blur, check it, time it
-    halo show PIPELINE [--stage loopnest|lowered|c|schedule] [--target T] [--schedule FILE]
+    halo show PIPELINE [--stage loopnest|lowered|c|opencl|cuda|schedule] [--target T]
+              [--schedule FILE]
     halo compile PIPELINE... [--schedule FILE] [--target T] [--name NAME] -o DIR
                                                export for embedding (halo/aot.py)
+    halo tune PIPELINE --target T --budget SECONDS [--workers N] [--storage URL]
+              [--resume] [--seed S] [--out DIR] [--baseline FILE]
+                                               search schedules (halo/tune/)
 
 PIPELINE is `path/to/file.py:function` or `package.module:function`; the
 function takes no arguments and returns a `halo.Func` or `halo.Pipeline`.
@@ -138,10 +142,12 @@ def main():
 
 @main.command()
 @click.argument("pipeline")
-@click.option("--stage", type=click.Choice(["loopnest", "lowered", "c", "schedule"]),
+@click.option("--stage", type=click.Choice(["loopnest", "lowered", "c", "opencl", "cuda",
+                                           "schedule"]),
               default="loopnest", show_default=True,
               help="loopnest: the loop nest; lowered: the full lowered statement "
-                   "(with bounds and checks); c: the generated C source; schedule: the "
+                   "(with bounds and checks); c: the generated C source (the host part, "
+                   "for a GPU target); opencl/cuda: the GPU kernels; schedule: the "
                    "schedule as Python calls.")
 @click.option("--target", "target", default=None, metavar="T",
               help="Target for --stage c (host, c, x86-64-linux-avx2, ...). "
@@ -170,6 +176,11 @@ def show(pipeline, stage, target, schedule_file, schedule_as):
             text = p.loop_nest_text()
         elif stage == "lowered":
             text = p.lowered_stmt()
+        elif stage in ("opencl", "cuda"):
+            from halo.runtime.device import device_source_for, launches_of
+            kernels = [launch.kernel for launch in launches_of(p._lower())]
+            text = device_source_for(kernels, halo.Target(f"host-{stage}")) if kernels else \
+                f"/* {p.name()} has no GPU kernels (no gpu_blocks/gpu_tile loops) */\n"
         else:
             text = p.c_source(t)
     except halo.HaloError as e:

@@ -227,9 +227,11 @@ def c_identifier(name: str) -> str:
     return s
 
 
-def generate_c(lowered, fn_name: str) -> tuple[str, bool]:
-    """C source for a LoweredPipeline; returns (source, uses_openmp)."""
-    main_p, query_p = CPrinter(), CPrinter()
+def generate_c(lowered, fn_name: str, printer=CPrinter) -> tuple[str, bool]:
+    """C source for a LoweredPipeline; returns (source, uses_openmp).
+    `printer` makes the statement printer (a GPU pipeline's host code prints
+    kernel launches through halo.codegen.gpu_host)."""
+    main_p, query_p = printer(), printer()
     main_body = _mark_unused(_function_body(main_p, lowered, lowered.body, query=False))
     query_body = _mark_unused(_function_body(query_p, lowered, lowered.query, query=True))
     helpers = {**main_p.helpers, **query_p.helpers}

@@ -28,6 +28,12 @@ class ForKind(enum.Enum):
     PARALLEL = "parallel"
     VECTORIZED = "vectorized"
     UNROLLED = "unrolled"
+    GPU_BLOCK = "gpu_block"     # one GPU block (work-group) per iteration
+    GPU_THREAD = "gpu_thread"   # one GPU thread (work-item) per iteration
+    GPU_LANE = "gpu_lane"       # a thread dimension mapped to SIMD lanes (warp)
+
+    def is_gpu(self) -> bool:
+        return self in (ForKind.GPU_BLOCK, ForKind.GPU_THREAD, ForKind.GPU_LANE)
 
 
 @_node

@@ -77,8 +77,83 @@ class Buffer:
         from .registry import register
         register(self._name, self)
 
+    # -- device copies (Halide's host/device dirty semantics; halo.runtime.device) --
+    def _device(self, create_for=None):
+        from ..runtime.device import backend_for, device_state
+        return device_state(self._arr, backend_for(create_for) if create_for is not False
+                            else None)
+
+    def _host_access(self, write=False):
+        """Reading on the host brings back newer device data first (halo does
+        this for you, unlike Halide); writing marks the host copy newer."""
+        from ..runtime.device import device_state
+        st = device_state(self._arr)
+        if st is not None:
+            st.to_host(self._arr)
+            if write:
+                st.host_dirty = True
+
+    def copy_to_device(self, target=None):
+        """Copy to the device of `target` (default: HL_JIT_TARGET's GPU, else
+        OpenCL) if the host copy is newer or nothing is there yet."""
+        self._device(target).to_device(self._arr)
+        return self
+
+    def copy_to_host(self):
+        st = self._device(False)
+        if st is not None:
+            st.to_host(self._arr)
+        return self
+
+    def device_malloc(self, target=None):
+        self._device(target).malloc()
+        return self
+
+    def device_free(self):
+        from ..runtime.device import drop_device_state
+        st = self._device(False)
+        if st is not None and st.device_dirty:
+            st.to_host(self._arr)
+        drop_device_state(self._arr)
+        return self
+
+    device_deallocate = device_free
+
+    def device_sync(self):
+        st = self._device(False)
+        if st is not None:
+            st.backend.sync()
+        return self
+
+    def has_device_allocation(self) -> bool:
+        st = self._device(False)
+        return st is not None and st.dev is not None
+
+    def host_dirty(self) -> bool:
+        st = self._device(False)
+        return bool(st and st.host_dirty)
+
+    def device_dirty(self) -> bool:
+        st = self._device(False)
+        return bool(st and st.device_dirty)
+
+    def set_host_dirty(self, dirty=True):
+        st = self._device(False)
+        if st is not None:
+            st.host_dirty = bool(dirty)
+        return self
+
+    def set_device_dirty(self, dirty=True):
+        st = self._device(False)
+        if st is None:
+            raise BufferError(f"Buffer {self._user_name} has no device allocation to mark "
+                              f"dirty: call device_malloc() or copy_to_device() first")
+        st.device_dirty = bool(dirty)
+        return self
+
     # -- numpy interop ----------------------------------------------------------
     def __array__(self, dtype=None, copy=None):
+        self._host_access()
         if copy:
             return np.array(self._arr, dtype=dtype, copy=True)
         if dtype is not None and np.dtype(dtype) != self._arr.dtype:
@@ -86,9 +161,12 @@ class Buffer:
         return self._arr
 
     def numpy_view(self, reverse_axes: bool = True):
+        self._host_access()
         return self._arr if reverse_axes else self._arr.transpose()
 
     def __dlpack__(self, *args, **kwargs):
+        """The host memory, no copy (after bringing back newer device data)."""
+        self._host_access()
         return self._arr.__dlpack__(*args, **kwargs)
 
     def __dlpack_device__(self):
@@ -96,6 +174,13 @@ class Buffer:
 
     @staticmethod
     def from_dlpack(obj) -> "Buffer":
+        """A Buffer sharing the memory of any CPU DLPack producer (numpy, torch,
+        CuPy's host arrays...): no copy; axes reversed like Buffer(ndarray)."""
+        dev = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else (1, 0)
+        if int(dev[0]) not in (1, 3):        # kDLCPU, kDLCUDAHost
+            raise BufferError(f"from_dlpack: a tensor on DLPack device type {int(dev[0])} "
+                              f"(not host memory) cannot back a halo Buffer yet; move it to "
+                              f"the host first (e.g. tensor.cpu())")
         return Buffer(np.from_dlpack(obj))
 
     def _axis(self, i: int) -> int:
@@ -166,11 +251,13 @@ class Buffer:
         return self
 
     def copy(self) -> "Buffer":
+        self._host_access()
         b = Buffer(np.array(self._arr, copy=True), name=self._user_name)
         b._mins = list(self._mins)
         return b
 
     def fill(self, value):
+        self._host_access(write=True)
         self._arr[...] = value
         return self
 
@@ -236,11 +323,13 @@ class Buffer:
                                tuple(cs), self._user_name)
         # b[i] with an int: so list(b) iterates a 1-D Buffer as halide.Buffer
         # does (no __iter__; Python stops at the IndexError past the end).
+        self._host_access()
         v = self._arr[self._index(tuple(cs))]
         return v.item()
 
     def __setitem__(self, coords, value):
         cs = coords if isinstance(coords, (tuple, list)) else (coords,)
+        self._host_access(write=True)
         self._arr[self._index(tuple(cs))] = value
 
     def __repr__(self):

@@ -59,6 +59,11 @@ class Pipeline:
         from ..runtime.jit import CompiledPipeline
         lowered = self._lower()
         fn_name = "halo_" + c_identifier(self.name())[:40]
+        from ..runtime.device import compile_gpu, launches_of
+        if launches_of(lowered):         # GPU kernels: halo.runtime.device runs them
+            compiled = compile_gpu(lowered, t, fn_name)
+            self._compiled[t.spec] = (current_epoch[0], compiled)
+            return compiled
         source, openmp = generate_c(lowered, fn_name)
         lib = compile_shared(source, t.cflags(), openmp, stem=fn_name)
         try:
@@ -121,6 +126,9 @@ class Pipeline:
         return values
 
     def realize(self, *args, target=None, **kwargs):
+        from ..runtime.target import Target
+        if args and isinstance(args[-1], Target) and target is None:
+            args, target = args[:-1], args[-1]      # Halide's realize(sizes, target)
         sizes_or_bufs = _parse_realize_args(args, kwargs)
         compiled = self._compile(target)
         values = self._input_values(compiled)

@@ -20,6 +20,8 @@ from .bounds import Interval
 from .bounds_inference import box_touched, hoist_region_lets, infer_bounds, peel_lets
 from ..schedule.legality import check_stage_races
 from .cse import common_subexpression_elimination
+from .gpu_copies import inject_device_copies
+from .gpu_kernels import extract_gpu_kernels
 from .checks import constraint_checks, param_checks, region_checks
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
@@ -138,12 +140,22 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
+    # Last: kernels take the final, simplified loops; what stays is host code.
+    body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),
+               [a.name for a in arguments], {n: f.user_name for n, f in env.items()})
+    body = log("inject_device_copies", inject_device_copies, body)
     top_lets = bounds.output_lets + root_lets + region_lets
     body = _wrap_lets(top_lets, body)
     query, layout = _bounds_query(arguments, regions, top_lets)
     return LoweredPipeline(name, arguments, body, query, layout,
                            loop_nest=_wrap_lets(bounds.output_lets + root_lets, nest),
                            pass_times=log.times)
+
+
+def _gpu_buffers(env, order):
+    """Internal buffer name -> (Func user name, MemoryType from store_in)."""
+    return {buffer_name(n, j): (env[n].user_name, env[n].schedule.memory_type)
+            for n in order for j in range(len(env[n].output_types))}
 
 
 def _with_schedule(d, sched):

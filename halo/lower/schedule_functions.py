@@ -20,7 +20,7 @@ from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import IRMutator, substitute
 from ..ir.types import i32
-from ..schedule.schedule import TailStrategy
+from ..schedule.schedule import SINGLE_THREAD_DIM, TailStrategy
 
 
 def stage_var(fname: str, stage: int, var: str) -> str:
@@ -163,6 +163,9 @@ def _build_stage(f, k: int, d, sched) -> S.Stmt:
     for name, value in lets:
         body = S.LetStmt(name, value, body)
     for dim in sched.dims:
+        if dim.var == SINGLE_THREAD_DIM:      # gpu_single_thread(): one block
+            body = S.For(stage_var(f.name, k, dim.var), _c(0), _c(1), dim.kind, body)
+            continue
         if dim.var not in bounds:
             continue          # a pure var this update does not loop over
         lo, ext = bounds[dim.var]

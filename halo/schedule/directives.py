@@ -795,8 +795,7 @@ def _not_yet(name):
     return fn
 
 
-_PLANNED = ["gpu_blocks", "gpu_threads", "gpu_tile", "gpu", "gpu_single_thread", "gpu_lanes",
-            "store_in", "async_"]
+_PLANNED = ["async_"]
 
 _LOOP = {"compute_with": compute_with, "prefetch": prefetch, "rfactor": rfactor, "specialize": specialize, "specialize_fail": specialize_fail, "atomic": atomic, "split": split, "fuse": fuse, "tile": tile, "reorder": reorder, "rename": rename,
          "vectorize": vectorize, "unroll": unroll, "parallel": parallel, "serial": serial}
@@ -826,3 +825,9 @@ FUNC_DIRECTIVES.update({
 
 STAGE_DIRECTIVES = {name: _not_yet(name) for name in _PLANNED}
 STAGE_DIRECTIVES.update(_LOOP)
+
+# GPU directives live in their own module (halo.schedule.gpu).
+from . import gpu as _gpu  # noqa: E402  (it imports helpers defined above)
+FUNC_DIRECTIVES.update(_gpu.LOOP_DIRECTIVES)
+FUNC_DIRECTIVES.update(_gpu.FUNC_ONLY_DIRECTIVES)
+STAGE_DIRECTIVES.update(_gpu.LOOP_DIRECTIVES)

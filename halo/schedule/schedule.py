@@ -24,6 +24,27 @@ class TailStrategy(enum.Enum):
     PredicateStores = "PredicateStores"
 
 
+# The unit loop gpu_single_thread() adds outside a stage's loops (a GPU block).
+SINGLE_THREAD_DIM = "__block_id_x"
+
+# Where a GPU loop runs, with Halide's names (`None` is a keyword, hence the
+# functional form: `hl.DeviceAPI.Default_GPU`, `getattr(hl.DeviceAPI, "None")`).
+DeviceAPI = enum.Enum("DeviceAPI", [(n, n) for n in
+                                    ("None", "Host", "Default_GPU", "CUDA", "OpenCL")])
+
+
+class MemoryType(enum.Enum):
+    """Where a Func's storage lives (`store_in`)."""
+    Auto = "Auto"
+    Heap = "Heap"
+    Stack = "Stack"
+    Register = "Register"
+    GPUShared = "GPUShared"
+    GPUTexture = "GPUTexture"
+    LockedCache = "LockedCache"
+    VTCM = "VTCM"
+
+
 class PrefetchBoundStrategy(enum.Enum):
     """What a prefetch near a buffer's edge does. halo clamps for NonFaulting
     too: computing an address outside the buffer is undefined behaviour in C."""
@@ -149,6 +170,7 @@ class FuncSchedule:
     wrappers: dict = field(default_factory=dict)    # consumer name ('' = all) -> Func
     storage_order: list | None = None               # pure vars, innermost first
     folds: dict = field(default_factory=dict)       # pure var -> circular extent
+    memory_type: MemoryType = MemoryType.Auto       # store_in()
     hoist_level: LoopLevel | None = None            # hoist_storage: allocate here
     memoize: bool = False                           # keep values across calls
     memo_eviction_key: int | None = None

@@ -482,6 +482,10 @@ def _roles(name, args) -> str:
     """What each argument is: V a dimension, F a Func, L a LoopLevel,
     T a tail strategy, N anything else (passed through as is)."""
     n = len(args)
+    from .gpu import file_roles
+    gpu_roles = file_roles(name, args)
+    if gpu_roles is not None:
+        return gpu_roles
     if name == "split":
         return "VVVNT"
     if name == "fuse":
