@@ -307,7 +307,7 @@ def demo(size, repeats, target, use_halide):
     try:
         inp = hl.ImageParam(hl.UInt(16), 2, "input")
         f, bx = build(hl, inp)
-        schedule(hl, f, bx)
+        schedule(hl, f, bx, ow, oh)
         p = hl.Pipeline(f)
         cache = cache_dir()
         before = set(os.listdir(cache))
@@ -347,7 +347,7 @@ def demo(size, repeats, target, use_halide):
             inp = halide.ImageParam(halide.UInt(16), 2, "input")
             hout, hbx = build(halide, inp)
             if scheduled:
-                schedule(halide, hout, hbx)
+                schedule(halide, hout, hbx, ow, oh)
             hp = halide.Pipeline(hout)
             t0 = time.perf_counter()
             hc = hp.compile_to_callable([inp], halide.get_jit_target_from_environment())

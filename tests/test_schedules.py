@@ -1461,3 +1461,20 @@ def test_compute_with_errors():
     g2.compute_root().reorder(y, x).compute_with(f2, x)
     with pytest.raises(halo.HalideError, match=r"the fused loops must have the same names"):
         out2.realize([8, 8])
+
+
+def test_guarded_tiles_with_a_vectorized_producer_read_only_the_image():
+    """GuardWithIf tiles over a producer vectorized with ShiftInwards: the
+    region the producer reads must pair each tile's start with that tile's
+    own extent (bounds once paired the last tile with a full one and asked
+    for input outside the image)."""
+    def build(hl, inp):
+        x, y, xi, yi = hl.Var("x"), hl.Var("y"), hl.Var("xi"), hl.Var("yi")
+        bx, by = hl.Func("bx"), hl.Func("by")
+        bx[x, y] = hl.u16((hl.u32(inp[x, y]) + inp[x + 1, y] + inp[x + 2, y]) / 3)
+        by[x, y] = hl.u16((hl.u32(bx[x, y]) + bx[x, y + 1] + bx[x, y + 2]) / 3)
+        by.tile(x, y, xi, yi, 256, 32, hl.TailStrategy.GuardWithIf).vectorize(xi, 16)
+        bx.compute_at(by, x).vectorize(x, 16)
+        return by
+    for w, h in ((300, 100), (530, 70)):
+        check(build, [w - 2, h - 2], [_img(w, h, dtype=np.uint16)])

@@ -34,12 +34,16 @@ def build(hl, input):
     return blur_y, blur_x
 
 
-def schedule(hl, blur_y, blur_x):
+def schedule(hl, blur_y, blur_x, width=None, height=None):
     """The classic expert schedule: 256x32 tiles of the output over both
     cores, blur_x computed per tile (its 34 rows stay in L2), 16-lane
-    vectors. Works with either module (halo or halide)."""
+    vectors. Works with either module (halo or halide). An output smaller
+    than one tile (`width` x `height`) gets guarded edge tiles instead of
+    tiles shifted inwards, which would read before the image."""
     x, y, xi, yi = hl.Var("x"), hl.Var("y"), hl.Var("xi"), hl.Var("yi")
-    blur_y.tile(x, y, xi, yi, 256, 32).vectorize(xi, 16).parallel(y)
+    small = (width is not None and width < 256) or (height is not None and height < 32)
+    tail = hl.TailStrategy.GuardWithIf if small else hl.TailStrategy.Auto
+    blur_y.tile(x, y, xi, yi, 256, 32, tail).vectorize(xi, 16).parallel(y)
     blur_x.compute_at(blur_y, x).vectorize(x, 16)
     return blur_y
 

@@ -151,6 +151,69 @@ def sub_self(e):
         return E.Const(e.type, 0)
 
 
+def linear_into_minmax(e):
+    """x + min(y, z - x) -> min(x + y, z) (and max, and the negated forms): the
+    terms of a sum that share variables with its one min/max move into it when
+    that cancels them in an operand. Then a region's extent under GuardWithIf
+    (min(tile end, image end) - tile start) stops depending on the tile, and
+    bounds over the tiles stay tight instead of pairing a tile's start with
+    another tile's extent."""
+    if not _no_overflow(e.type):
+        return None
+    from .mutator import free_variables
+    terms, c = _linear(e)
+    mms = [t for t, k in terms.items() if isinstance(t, (E.Min, E.Max)) and k in (1, -1)]
+    if len(mms) != 1 or len(terms) < 2:
+        return None
+    mm = mms[0]
+    k = terms[mm]
+    fv = free_variables(mm)
+    cancel = {t: v for t, v in terms.items() if t is not mm and free_variables(t) & fv}
+    if not cancel:
+        return None
+    keep = {t: v for t, v in terms.items() if t is not mm and t not in cancel}
+    moved = _build(cancel, 0, e.type)
+    if k == 1:
+        cls, ops = type(mm), [simplify(E.Add(o, moved)) for o in (mm.a, mm.b)]
+    else:
+        cls = E.Max if isinstance(mm, E.Min) else E.Min
+        ops = [simplify(E.Sub(moved, o)) for o in (mm.a, mm.b)]
+    names = free_variables(moved)
+    r = cls(*ops)
+    before = _polarity(E.Add(mm, moved) if k == 1 else E.Sub(moved, mm), names)
+    if min(_polarity(r, names)) >= min(before):
+        return None          # no `x ... - x` pair cancelled: moving would only copy terms
+    if keep or c:
+        r = E.Add(r, _build(keep, c, e.type)) if keep else (
+            E.Add(r, E.Const(e.type, c)) if c > 0 else E.Sub(r, E.Const(e.type, -c)))
+    return r
+
+
+def _polarity(e, names, sign=1, acc=None):
+    """[uses with + sign, uses with - sign] of Variables in `names` in e: a
+    variable used with both signs is a cancellation that bounds cannot see."""
+    acc = [0, 0] if acc is None else acc
+    if isinstance(e, E.Variable):
+        if e.name in names:
+            acc[0 if sign > 0 else 1] += 1
+    elif isinstance(e, E.Sub):
+        _polarity(e.a, names, sign, acc)
+        _polarity(e.b, names, -sign, acc)
+    elif isinstance(e, E.Mul) and isinstance(e.b, E.Const):
+        _polarity(e.a, names, sign if e.b.value >= 0 else -sign, acc)
+    elif isinstance(e, (E.Add, E.Min, E.Max)) or (isinstance(e, E.Div) and
+                                                   isinstance(e.b, E.Const) and e.b.value > 0):
+        _polarity(e.a, names, sign, acc)
+        _polarity(e.b, names, sign, acc)
+    else:                    # anything else: uses of either sign
+        for f in ("a", "b", "value", "condition", "true_value", "false_value"):
+            c = getattr(e, f, None)
+            if isinstance(c, E.Expr):
+                _polarity(c, names, sign, acc)
+                _polarity(c, names, -sign, acc)
+    return acc
+
+
 def mul_one_zero(e):
     if _const(e.b, 1):
         return e.a
@@ -243,8 +306,8 @@ def let_trivial(e):
 
 
 RULES = {
-    "Add": [add_zero, linear_canonical],
-    "Sub": [sub_self, add_zero, linear_canonical],
+    "Add": [add_zero, linear_canonical, linear_into_minmax],
+    "Sub": [sub_self, add_zero, linear_canonical, linear_into_minmax],
     "Mul": [mul_one_zero],
     "Div": [div_one],
     "Min": [minmax_same, minmax_dedupe, min_of_linear],

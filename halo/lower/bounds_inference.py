@@ -243,7 +243,7 @@ class BoxFinder:
         if not self.loops:
             return None
         names = [n for n, _, _ in self.loops]
-        full = _expand(a, self.lets, set(names))
+        full = simplify(_expand(a, self.lets, set(names)))
         split = split_rvar_part(full, names)
         if split is None:
             return None
