@@ -491,5 +491,68 @@ def bench(pipeline, sizes, repeats, use_halide, use_numpy, plot):
         click.echo(f"chart: {plot}")
 
 
+# -- tune ----------------------------------------------------------------------------------
+
+@main.command()
+@click.argument("pipeline")
+@click.option("--target", default="host", show_default=True, metavar="T",
+              help="host, c, x86-64-linux-avx2, x86-64-linux-avx512.")
+@click.option("--budget", required=True, type=click.FloatRange(min=1), metavar="SECONDS",
+              help="Search time (the set-up: reference output, default schedule, comes "
+                   "on top).")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Candidates measured at once by this process (each in its own worker "
+                   "process; timings still run one at a time).")
+@click.option("--storage", default=None, metavar="URL",
+              help="Optuna RDB storage: sqlite:///FILE or postgresql://... to share the "
+                   "study between tuners. Default: sqlite in --out.")
+@click.option("--resume", is_flag=True,
+              help="Continue the study (or join tuners already working on it).")
+@click.option("--seed", default=0, show_default=True, type=int,
+              help="Sampler seed: the same seed gives the same first candidates.")
+@click.option("--out", "out_dir", default="schedules", show_default=True,
+              type=click.Path(file_okay=False),
+              help="Directory for NAME.TARGET.json, the report and the plot.")
+@click.option("--baseline", default=None, type=click.Path(dir_okay=False, exists=True),
+              metavar="FILE", help="A schedule file to compare the tuned schedule with.")
+@click.option("--trial-timeout", default=60.0, show_default=True, type=click.FloatRange(min=1),
+              help="Seconds one candidate may take (compile, check, timing).")
+@click.option("--progress/--no-progress", default=True, show_default=True)
+def tune(pipeline, target, budget, workers, storage, resume, seed, out_dir, baseline,
+         trial_timeout, progress):
+    """Search schedules of PIPELINE; write OUT/NAME.TARGET.json and a report.
+
+    Every candidate runs in an isolated worker process with a time and memory
+    limit, is checked against the reference interpreter, then timed; crashes,
+    hangs and wrong answers are rejected with their reason (see the report).
+    """
+    import halo
+    from halo.tune import study as tune_study
+    _target(target)
+    load_pipeline(pipeline)             # a bad PIPELINE is a usage error, before anything
+    try:
+        t = tune_study.Tuner(pipeline, target=target, storage=storage, out_dir=out_dir,
+                             seed=seed, workers=workers, trial_timeout=trial_timeout)
+        try:
+            s = t.run(budget, resume=resume, progress=progress, baseline=baseline)
+        finally:
+            t.close()
+    except halo.HaloError as e:
+        raise click.ClickException(f"{type(e).__name__}: {e}")
+    d, b = s["default_time"], s["best_time"]
+    click.echo(f"study {s['study']}: {s['trials']} trials, {s['measured']} candidates "
+               f"measured, {len(s['rejected'])} rejected")
+    if b is None:
+        raise click.ClickException(f"no candidate ran correctly; see {s['report']}")
+    click.echo(f"best {b * 1e3:.3f} ms (trial {s['best_trial']}); default schedule "
+               f"{d * 1e3:.3f} ms ({d / b:.2f}x)")
+    if s.get("baseline_time"):
+        click.echo(f"baseline {baseline}: {s['baseline_time'] * 1e3:.3f} ms "
+                   f"({s['baseline_time'] / b:.2f}x the tuned time)")
+    click.echo(f"schedule: {s['schedule_file']}")
+    click.echo(f"report:   {s['report']}")
+    click.echo(f"plot:     {s['plot']}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
