@@ -28,6 +28,21 @@ Arguments come in `Pipeline.infer_arguments()` order (or the order given
 by `arguments=`), outputs last. Several pipelines go into one library
 without clashes: every exported symbol starts with the pipeline's name,
 everything else is `static`.
+
+GPU pipelines (targets host-opencl, host-cuda; halo.codegen.gpu_runtime_c)
+take device buffers (kDLOpenCL: data is a cl_mem; kDLCUDA: a CUdeviceptr),
+embed their kernels (OpenCL C; CUDA as PTX from NVRTC or nvcc) and need only
+libOpenCL or libcuda and pthreads. They add
+
+    P.cl / P.cu     the kernels' source, for reading (P.c embeds them)
+    int P_gpu_context_create(void *queue_or_stream, P_gpu_context **out);
+    void P_gpu_context_destroy(P_gpu_context *);
+    int P_gpu_argv(P_gpu_context *, void **args);
+
+A P_gpu_context caches the built program per OpenCL (context, device) or
+CUDA context and names the queue/stream to run on; P() and P_argv() use
+one created on first use under a mutex (the only global state of a GPU
+export). Calls are synchronous; metadata's device_type says the device.
 """
 from __future__ import annotations
 
@@ -36,6 +51,7 @@ import keyword
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -79,6 +95,7 @@ typedef struct halo_filter_metadata_t {
     const char *name;
     const char *target;
     const char *halo_version;
+    int32_t device_type;       /* DLDeviceType of every buffer: kDLCPU, kDLOpenCL, kDLCUDA */
 } halo_filter_metadata_t;
 #endif
 """
@@ -88,12 +105,16 @@ typedef struct halo_filter_metadata_t {
 
 @dataclasses.dataclass
 class Exported:
-    """One pipeline's export: its C name, implementation and header text."""
+    """One pipeline's export: its C name, implementation and header text;
+    for a GPU pipeline its backend ("opencl" or "cuda") and the kernels'
+    source (OpenCL C or CUDA C++, written next to the C for reference)."""
     name: str
     source: str
     header: str
     openmp: bool
     arguments: list
+    backend: str | None = None
+    kernel_source: str = ""
 
 
 def _as_pipeline(p):
@@ -110,11 +131,33 @@ def _target(target):
     from .runtime.target import Target
     if target is None:
         return Target("host")
-    t = target if isinstance(target, Target) else Target(str(target))
-    if t.has_gpu_feature():
-        raise CompileError(f"export: target {t} needs a GPU backend, which halo does not have "
-                           f"yet; export for host, c, x86-64-linux-avx2 or -avx512")
-    return t
+    return target if isinstance(target, Target) else Target(str(target))
+
+
+DEFAULT_CUDA_ARCH = "compute_75"
+
+
+def _ptx(source: str, arch: str) -> str:
+    """PTX for CUDA `source`: NVRTC (cuda-python) if it loads, else nvcc."""
+    from .errors import HaloRuntimeError
+    from .runtime.cuda import compile_to_ptx
+    try:
+        return compile_to_ptx(source, arch).rstrip(b"\0").decode()
+    except HaloRuntimeError as e:
+        if "NVRTC could not compile" in str(e):
+            raise CompileError(str(e)) from None
+        why = str(e)
+    nvcc = shutil.which("nvcc") or next(
+        (str(c) for c in sorted(Path("/usr/local").glob("cuda*/bin/nvcc"))), None)
+    if nvcc is None:
+        raise CompileError(f"export for CUDA compiles the kernels to PTX with NVRTC or nvcc, "
+                           f"and neither is usable ({why}; no nvcc on PATH or in "
+                           f"/usr/local/cuda/bin)")
+    with tempfile.TemporaryDirectory(prefix="halo-ptx-") as tmp:
+        cu, ptx = Path(tmp) / "kernels.cu", Path(tmp) / "kernels.ptx"
+        cu.write_text(source)
+        _run([nvcc, "-ptx", f"-arch={arch}", str(cu), "-o", str(ptx)])
+        return ptx.read_text()
 
 
 def _ordered(lowered, arguments):
@@ -142,19 +185,50 @@ def _ordered(lowered, arguments):
     return dataclasses.replace(lowered, arguments=new, query_layout=layout)
 
 
-def export_sources(pipeline, fn_name=None, target=None, arguments=None) -> Exported:
-    """The C implementation and header of one pipeline (nothing written)."""
+def export_sources(pipeline, fn_name=None, target=None, arguments=None,
+                   cuda_arch=None) -> Exported:
+    """The C implementation and header of one pipeline (nothing written).
+    A pipeline with GPU stages needs a target with opencl or cuda; its CUDA
+    kernels are compiled to PTX for `cuda_arch` (default $HALO_CUDA_ARCH or
+    compute_75: runs on that architecture and newer)."""
     from . import __version__
     from .codegen.c import DLPACK_DECLS, generate_c, c_identifier
+    from .runtime.device import launches_of
     p = _as_pipeline(pipeline)
     t = _target(target)
     name = c_identifier(fn_name or p.name())
-    lowered = _ordered(p._lower(), arguments)
-    source, openmp = generate_c(lowered, name)
-    md = _metadata_source(lowered, name, str(t), __version__)
+    base = p._lower()
+    lowered = _ordered(base, arguments)
+    launches = launches_of(lowered)
+    backend, kernel_source, device = None, "", "kDLCPU"
+    if launches and not t.has_gpu_feature():
+        raise CompileError(f"export: Func {launches[0].kernel.func} is scheduled on the GPU "
+                           f"(gpu_blocks/gpu_threads/gpu_tile), but the target {t} has no GPU "
+                           f"feature: export for host-opencl or host-cuda")
+    if t.has_gpu_feature() and not launches:
+        # (a CPU function from a GPU target would take host buffers: surprising)
+        raise CompileError(f"export: the target {t} runs pipelines on the GPU, but no Func of "
+                           f"{p.name()} is scheduled there (gpu_tile / gpu_blocks): schedule "
+                           f"it on the GPU, or export for host")
+    if launches:
+        from .codegen import gpu_runtime_c as gpu
+        from .runtime.device import device_source_for
+        gpu.check_exportable(lowered)
+        backend = gpu.backend_of(t)
+        kernel_source = device_source_for([x.kernel for x in launches], t)
+        code = kernel_source if backend == "opencl" else _ptx(
+            kernel_source, cuda_arch or os.environ.get("HALO_CUDA_ARCH", DEFAULT_CUDA_ARCH))
+        # launch slots count pipeline arguments in lowering order
+        slot_map = {base.arguments.index(a): i for i, a in enumerate(lowered.arguments)}
+        source, openmp = gpu.export_gpu_source(lowered, name, t, launches, slot_map, code,
+                                               _param_names(lowered.arguments))
+        device = gpu.BACKENDS[backend]["device"]
+    else:
+        source, openmp = generate_c(lowered, name)
+    md = _metadata_source(lowered, name, str(t), __version__, device)
     source = source + METADATA_DECLS + md
-    header = _header(lowered, name, DLPACK_DECLS)
-    return Exported(name, source, header, openmp, lowered.arguments)
+    header = _header(lowered, name, DLPACK_DECLS, backend)
+    return Exported(name, source, header, openmp, lowered.arguments, backend, kernel_source)
 
 
 def _est(v):
@@ -181,7 +255,8 @@ def _c_double(x: float) -> str:
     return float(x).hex()
 
 
-def _metadata_source(lowered, name: str, target: str, version: str) -> str:
+def _metadata_source(lowered, name: str, target: str, version: str,
+                     device: str = "kDLCPU") -> str:
     from .codegen.c import dl_code, c_string
     lines = ["", f"/* metadata of {name} */"]
     entries = []
@@ -224,7 +299,8 @@ def _metadata_source(lowered, name: str, target: str, version: str) -> str:
                                                       "NULL, NULL, NULL}")
     lines.append("};")
     lines.append(f"static const halo_filter_metadata_t {name}_md = {{{ABI_VERSION}, {n}, "
-                 f"{name}_md_args, {c_string(name)}, {c_string(target)}, {c_string(version)}}};")
+                 f"{name}_md_args, {c_string(name)}, {c_string(target)}, {c_string(version)}, "
+                 f"{device}}};")
     lines.append(f"const halo_filter_metadata_t *{name}_metadata(void) {{ return &{name}_md; }}")
     lines.append(f"const char *{name}_version(void) {{ return "
                  f"{c_string(f'halo {version}; ABI {ABI_VERSION}')}; }}")
@@ -247,8 +323,9 @@ def _param_names(arguments) -> list:
     return out
 
 
-def _header(lowered, name: str, dlpack_decls: str) -> str:
+def _header(lowered, name: str, dlpack_decls: str, backend=None) -> str:
     from .codegen.c_like import CLikePrinter
+    from .codegen.gpu_runtime_c import header_declarations as gpu_header_declarations
     guard = f"HALO_{name.upper()}_H"
     pr = CLikePrinter()
     params, doc = [], []
@@ -274,6 +351,9 @@ def _header(lowered, name: str, dlpack_decls: str) -> str:
         f"#ifndef {guard}",
         f"#define {guard}",
         "#include <stdint.h>",
+        "#ifndef __cplusplus",
+        "#include <stdbool.h>     /* bool scalar parameters */",
+        "#endif",
         dlpack_decls.strip(),
         METADATA_DECLS.strip(),
         "#ifndef HALO_ABI_VERSION",
@@ -290,6 +370,7 @@ def _header(lowered, name: str, dlpack_decls: str) -> str:
         f"const char *{name}_error_message(void);",
         f"const halo_filter_metadata_t *{name}_metadata(void);",
         f"const char *{name}_version(void);",
+        *([gpu_header_declarations(name, backend)] if backend else []),
         "",
         "#ifdef __cplusplus",
         "}",
@@ -310,11 +391,38 @@ def _is_clang(cc) -> bool:
     return "clang" in compiler_identity(tuple(cc)).lower()
 
 
-def build_flags(target, openmp: bool) -> list:
+def build_flags(target, openmp: bool, gpu: bool = False) -> list:
     """Compiler flags for an exported object: the JIT's, as strict C99."""
     t = _target(target)
     flags = ["-std=c99", "-fPIC", *t.cflags()]
     flags += ["-fopenmp"] if openmp else ["-fopenmp-simd", "-DHALO_OMP_SIMD"]
+    return flags + (["-pthread"] if gpu else [])
+
+
+def _gpu_libs(exps) -> list:
+    """The GPU driver libraries the exported pipelines call (link names)."""
+    from .codegen.gpu_runtime_c import BACKENDS
+    return sorted({BACKENDS[e.backend]["link"] for e in exps if e.backend})
+
+
+def _gpu_link_flags(cc, libs) -> list:
+    """Link flags for the GPU libraries the linker can find (libcuda also in
+    the CUDA toolkit's stubs). One it cannot find stays undefined in the
+    shared library: the application links it (NAME.pc and the CMake file
+    name it)."""
+    flags = ["-pthread"] if libs else []
+    for lib in libs:
+        stubs = sorted(Path("/usr/local").glob("cuda*/lib64/stubs")) if lib == "cuda" else []
+        try:
+            found = subprocess.run([*cc, f"-print-file-name=lib{lib}.so"], capture_output=True,
+                                   text=True, timeout=60).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            found = ""
+        if os.path.isabs(found) and os.path.exists(found):
+            flags.append(f"-l{lib}")
+        elif any((d / f"lib{lib}.so").exists() for d in stubs):
+            d = next(d for d in stubs if (d / f"lib{lib}.so").exists())
+            flags += [f"-L{d}", f"-l{lib}"]
     return flags
 
 
@@ -336,13 +444,16 @@ def _atomic_write(path: Path, data: str):
 
 
 def export(pipelines, outdir, target="host", name=None, arguments=None,
-           outputs=("h", "c", "a", "so", "pc", "cmake")) -> dict:
+           outputs=("h", "c", "a", "so", "pc", "cmake"), cuda_arch=None) -> dict:
     """Export one or several pipelines as one library; returns {kind: path(s)}.
 
     `pipelines`: a Pipeline or Func, a list of them, or a dict {C name:
     pipeline}. `name`: the library name (default: the first pipeline's
     name); with one pipeline it is also the function's name. `arguments`
-    (one pipeline only): the order of its inputs and params.
+    (one pipeline only): the order of its inputs and params. GPU pipelines
+    (target host-opencl / host-cuda) also write their kernels' source as
+    P.cl / P.cu ("kernels"), for reading: P.c embeds them (CUDA: as PTX for
+    `cuda_arch`).
     """
     from .lang.func import Func
     from .lang.pipeline import Pipeline
@@ -357,7 +468,7 @@ def export(pipelines, outdir, target="host", name=None, arguments=None,
     if arguments is not None and len(items) != 1:
         raise CompileError("export: arguments= needs exactly one pipeline")
     t = _target(target)
-    exps = [export_sources(p, n, t, arguments) for n, p in items]
+    exps = [export_sources(p, n, t, arguments, cuda_arch) for n, p in items]
     names = [e.name for e in exps]
     if len(set(names)) != len(names):
         raise CompileError(f"export: two pipelines have the same name: {names} (pass a dict "
@@ -374,6 +485,10 @@ def export(pipelines, outdir, target="host", name=None, arguments=None,
         if "c" in outputs or {"a", "so"} & set(outputs):
             _atomic_write(out / f"{e.name}.c", e.source)
             written.setdefault("c", []).append(out / f"{e.name}.c")
+        if "c" in outputs and e.backend:
+            k = out / f"{e.name}.{'cl' if e.backend == 'opencl' else 'cu'}"
+            _atomic_write(k, e.kernel_source)
+            written.setdefault("kernels", []).append(k)
     if "h" in outputs and lib not in names:
         umbrella = "\n".join([f"/* Generated by halo: the library {lib}. */",
                               f"#ifndef HALO_{lib.upper()}_LIB_H",
@@ -383,14 +498,15 @@ def export(pipelines, outdir, target="host", name=None, arguments=None,
         _atomic_write(out / f"{lib}.h", umbrella)
         written["h"].append(out / f"{lib}.h")
     openmp = any(e.openmp for e in exps)
+    gpu_libs = _gpu_libs(exps)
     if {"a", "so"} & set(outputs):
         cc = _compiler()
         objs = []
         with tempfile.TemporaryDirectory(prefix="halo-aot-") as tmp:
             for e in exps:
                 o = Path(tmp) / f"{e.name}.o"
-                _run([*cc, *build_flags(t, e.openmp), "-c", str(out / f"{e.name}.c"),
-                      "-o", str(o)])
+                _run([*cc, *build_flags(t, e.openmp, bool(e.backend)), "-c",
+                      str(out / f"{e.name}.c"), "-o", str(o)])
                 objs.append(str(o))
             if "a" in outputs:
                 a = out / f"lib{lib}.a"
@@ -402,23 +518,25 @@ def export(pipelines, outdir, target="host", name=None, arguments=None,
                 so = out / f"lib{lib}.so"
                 tmp_so = Path(tmp) / so.name
                 _run([*cc, "-shared", "-fPIC", "-o", str(tmp_so), *objs,
-                      f"-Wl,-soname,lib{lib}.so", *(["-fopenmp"] if openmp else []), "-lm"])
+                      f"-Wl,-soname,lib{lib}.so", *(["-fopenmp"] if openmp else []),
+                      *_gpu_link_flags(cc, gpu_libs), "-lm"])
                 os.replace(tmp_so, so)
                 written["so"] = so
     omp_lib = ("omp" if _is_clang(_compiler()) else "gomp") if openmp else None
     if "pc" in outputs:
-        _atomic_write(out / f"{lib}.pc", _pc_file(lib, names, openmp))
+        _atomic_write(out / f"{lib}.pc", _pc_file(lib, names, openmp, gpu_libs))
         written["pc"] = out / f"{lib}.pc"
     if "cmake" in outputs:
-        _atomic_write(out / f"{lib}Config.cmake", _cmake_file(lib, omp_lib))
+        _atomic_write(out / f"{lib}Config.cmake", _cmake_file(lib, omp_lib, gpu_libs))
         _atomic_write(out / f"{lib}ConfigVersion.cmake", _cmake_version_file())
         written["cmake"] = out / f"{lib}Config.cmake"
     return written
 
 
-def _pc_file(lib: str, names, openmp: bool) -> str:
+def _pc_file(lib: str, names, openmp: bool, gpu_libs=()) -> str:
     from . import __version__
     omp = " -fopenmp" if openmp else ""
+    gpu = "".join(f" -l{g}" for g in gpu_libs) + (" -pthread" if gpu_libs else "")
     return "\n".join([
         "prefix=${pcfiledir}",
         "libdir=${prefix}",
@@ -428,13 +546,15 @@ def _pc_file(lib: str, names, openmp: bool) -> str:
         f"Description: halo pipeline(s) {', '.join(names)} (generated by halo {__version__})",
         f"Version: {__version__}",
         "Cflags: -I${includedir}",
-        f"Libs: -L${{libdir}} -l{lib}",
+        f"Libs: -L${{libdir}} -l{lib}{gpu}",
         f"Libs.private: -lm{omp}",
         ""])
 
 
-def _cmake_file(lib: str, omp_lib) -> str:
-    deps = ";".join(["m"] + ([omp_lib, "pthread"] if omp_lib else []))
+def _cmake_file(lib: str, omp_lib, gpu_libs=()) -> str:
+    threads = ["pthread"] if omp_lib or gpu_libs else []
+    deps = ";".join(["m", *list(gpu_libs), *([omp_lib] if omp_lib else []), *threads])
+    shared_deps = ";".join([*list(gpu_libs), *(["pthread"] if gpu_libs else [])])
     return f"""# Generated by halo. Use:
 #   find_package({lib} CONFIG REQUIRED)        # -D{lib}_DIR=<this directory>
 #   target_link_libraries(app PRIVATE halo::{lib})   # or halo::{lib}_shared
@@ -451,7 +571,8 @@ if(NOT TARGET halo::{lib}_shared)
   set_target_properties(halo::{lib}_shared PROPERTIES
     IMPORTED_LOCATION "${{_halo_{lib}_dir}}/lib{lib}.so"
     IMPORTED_SONAME "lib{lib}.so"
-    INTERFACE_INCLUDE_DIRECTORIES "${{_halo_{lib}_dir}}")
+    INTERFACE_INCLUDE_DIRECTORIES "${{_halo_{lib}_dir}}"
+    INTERFACE_LINK_LIBRARIES "{shared_deps}")
 endif()
 set({lib}_FOUND TRUE)
 unset(_halo_{lib}_dir)
@@ -488,20 +609,22 @@ def compile_to_header(pipeline, filename, arguments=None, fn_name=None, target=N
 def _compile_to_library(pipeline, prefix, arguments, fn_name, target, kind):
     prefix = Path(prefix)
     e = export_sources(pipeline, fn_name, target, arguments)
+    gpu_libs = _gpu_libs([e])
     _atomic_write(prefix.with_name(prefix.name + ".h"), e.header)
     cc = _compiler()
     with tempfile.TemporaryDirectory(prefix="halo-aot-") as tmp:
         src = Path(tmp) / f"{e.name}.c"
         src.write_text(e.source)
         o = Path(tmp) / f"{e.name}.o"
-        _run([*cc, *build_flags(target, e.openmp), "-c", str(src), "-o", str(o)])
+        _run([*cc, *build_flags(target, e.openmp, bool(e.backend)), "-c", str(src), "-o",
+              str(o)])
         dst = prefix.with_name(prefix.name + (".a" if kind == "a" else ".so"))
         tmp_out = Path(tmp) / dst.name
         if kind == "a":
             _run([os.environ.get("AR", "ar"), "rcs", str(tmp_out), str(o)])
         else:
             _run([*cc, "-shared", "-fPIC", "-o", str(tmp_out), str(o),
-                  *(["-fopenmp"] if e.openmp else []), "-lm"])
+                  *(["-fopenmp"] if e.openmp else []), *_gpu_link_flags(cc, gpu_libs), "-lm"])
         os.replace(tmp_out, dst)
     return dst
 

@@ -194,7 +194,8 @@ def show(pipeline, stage, target, schedule_file, schedule_as):
               help="Directory for NAME.h, NAME.c, libNAME.a, libNAME.so, NAME.pc and "
                    "NAMEConfig.cmake.")
 @click.option("--target", default="host", show_default=True, metavar="T",
-              help="host, c, x86-64-linux-avx2, x86-64-linux-avx512.")
+              help="host, c, x86-64-linux-avx2, x86-64-linux-avx512; host-opencl or "
+                   "host-cuda for pipelines scheduled on the GPU (device buffers).")
 @click.option("--schedule", "schedule_file", default=None, metavar="FILE",
               type=click.Path(dir_okay=False),
               help="Apply this schedule file first (one PIPELINE only).")

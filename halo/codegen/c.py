@@ -218,6 +218,10 @@ def dl_code(t: Type) -> tuple[int, int]:
 
 class CPrinter(CLikePrinter):
     """Plain C: OpenMP for parallel loops, `omp simd` for vectorized ones."""
+    # Where buffer arguments must live: the DLPack device type the argument
+    # checks require, and how errors name it (an exported GPU pipeline takes
+    # device buffers: halo.codegen.gpu_runtime_c).
+    buffer_device = ("kDLCPU", "this pipeline runs on the CPU")
 
 
 def c_identifier(name: str) -> str:
@@ -227,10 +231,13 @@ def c_identifier(name: str) -> str:
     return s
 
 
-def generate_c(lowered, fn_name: str, printer=CPrinter) -> tuple[str, bool]:
+def generate_c(lowered, fn_name: str, printer=CPrinter, wrappers=True) -> tuple[str, bool]:
     """C source for a LoweredPipeline; returns (source, uses_openmp).
     `printer` makes the statement printer (a GPU pipeline's host code prints
-    kernel launches through halo.codegen.gpu_host)."""
+    kernel launches through halo.codegen.gpu_host). `wrappers=False` leaves
+    out the exported entry points (NAME, NAME_argv, NAME_call,
+    NAME_bounds_query): the caller writes its own around the static
+    NAME_impl and NAME_query_impl."""
     main_p, query_p = printer(), printer()
     main_body = _mark_unused(_function_body(main_p, lowered, lowered.body, query=False))
     query_body = _mark_unused(_function_body(query_p, lowered, lowered.query, query=True))
@@ -273,6 +280,8 @@ def generate_c(lowered, fn_name: str, printer=CPrinter) -> tuple[str, bool]:
             params.append(f"DLTensor *{pname}")
             packs.append(f"(void *){pname}")
     sig = ", ".join(params) if params else "void"
+    if not wrappers:
+        return "\n".join(parts), main_p.uses_parallel
     parts += [
         f"int {fn_name}({sig}) {{",
         f"    void *_args[{max(len(args), 1)}] = {{{', '.join(packs) if packs else '0'}}};",
@@ -337,8 +346,8 @@ def _unpack_argument(p: CPrinter, i: int, a, query: bool):
         (f"{t}->dtype.code != {code} || {t}->dtype.bits != {bits} || {t}->dtype.lanes != 1",
          f"{kind} buffer %s has type code %d bits %d lanes %d, but the pipeline needs {a.type}",
          [user, f"(int){t}->dtype.code", f"(int){t}->dtype.bits", f"(int){t}->dtype.lanes"], -3),
-        (f"{t}->device.device_type != kDLCPU",
-         f"{kind} buffer %s is on device type %d, but this pipeline runs on the CPU",
+        (f"{t}->device.device_type != {p.buffer_device[0]}",
+         f"{kind} buffer %s is on device type %d, but {p.buffer_device[1]}",
          [user, f"(int){t}->device.device_type"], -3),
     ]
     if n > 0:

@@ -42,14 +42,18 @@ class GpuHostPrinter(CPrinter):
         self.helpers["halo_gpu_api"] = API_DECL
 
     def _check_call(self, call: str, what: str):
-        self.emit(f"{{ int _gr = {call};")
+        # At the top level, a failure skips the later launches and syncs but
+        # not the rest of the body, so that enclosing allocations are freed
+        # (a `return` here would leak them).
+        guard = "if (_result == 0) " if self.loop_depth == 0 else ""
+        self.emit(f"{guard}{{ int _gr = {call};")
         self.indent += 1
         self.emit("if (_gr != 0) {")
         self.indent += 1
         msg = c_string(f"{what} failed (code %d)")
         if self.loop_depth == 0:
             self.emit(f"if (_err[0] == 0) halo_set_error(_err, {msg}, _gr);")
-            self.emit("return _gr;")
+            self.emit("_result = _gr;")
         else:
             self.emit_pragma("#pragma omp critical (halo_error)", self.openmp_guard)
             self.emit(f"if (_result == 0) {{ if (_err[0] == 0) halo_set_error(_err, {msg}, "
