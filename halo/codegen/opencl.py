@@ -31,6 +31,7 @@ class OpenCLPrinter(KernelPrinter):
     block_id = "get_group_id({d})"
     thread_id = "get_local_id({d})"
     barrier = "barrier(CLK_LOCAL_MEM_FENCE | CLK_GLOBAL_MEM_FENCE)"
+    int_min_max = ("min", "max")
     prelude = PRELUDE
 
     def e_Reinterpret(self, e):

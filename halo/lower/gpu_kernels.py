@@ -18,6 +18,10 @@ Realize/Provide). Produces the same body where each outermost nest of
 * allocations at block level become shared (`__local`/`__shared__`)
   arrays, allocations inside thread loops stay per-thread arrays.
 
+The kernel body then gets cheap index math (halo.lower.gpu_index_math:
+lets folded, int32 indices, dense innermost strides), and the launch is
+guarded by the host checks that its 32-bit indices need.
+
 Kernel arguments are the buffers the body loads or stores (except its own
 allocations) and the scalars it uses but does not define. Illegal nests are
 errors naming the Func: blocks inside threads, threads outside blocks, more
@@ -37,6 +41,8 @@ from ..ir.printer import expr_to_str
 from ..ir.simplify import simplify
 from ..ir.types import Type, i32, i64
 from ..schedule.schedule import MemoryType
+from .gpu_index_math import argument_span, index_range_checks, narrowed_value, \
+    tidy_kernel_body
 
 GPU_INTRINSICS = ("gpu_block_id", "gpu_thread_id", "gpu_barrier")
 
@@ -135,10 +141,21 @@ def _has_gpu_loop(s) -> bool:
 class _Extract(IRMutator):
     def __init__(self, buffers, slots, next_slot, func_names, max_threads):
         self.buffers, self.slots, self.func_names = buffers, slots, func_names
+        self.pipeline_buffers = set(slots)      # self.slots grows with internal buffers
         self.next_slot = next_slot
         self.max_threads = max_threads
         self.allocs = {}            # host allocation name -> size (elements) in scope
+        self.host_consts = {}       # host lets with constant values in scope
         self.kernels = 0
+
+    def visit_LetStmt(self, s):
+        if not isinstance(s.value, E.Const):
+            return self.generic(s)
+        saved = dict(self.host_consts)
+        self.host_consts[s.name] = s.value
+        out = self.generic(s)
+        self.host_consts = saved
+        return out
 
     def visit_Allocate(self, s):
         info = self.buffers.get(s.name)
@@ -191,27 +208,61 @@ class _Extract(IRMutator):
         for d, b in enumerate(reversed(blocks)):         # innermost block loop is x
             body = S.LetStmt(b.name, simplify(E.Add(b.min, gpu_call("gpu_block_id", d))), body)
         grid = tuple(b.extent for b in reversed(blocks))
-        args = _kernel_args(body, {a.name for a in shared})
+        local = {a.name for a in shared}
+        body, checks = self._index_math(body, _kernel_args(body, local), fname,
+                                        f"halo_k{self.kernels + 1}")
+        args = _kernel_args(body, local)
         self.kernels += 1
         base = re.sub(r"[^A-Za-z0-9_]", "_", loop.name)[:48]
         kernel = Kernel(f"halo_k{self.kernels}_{base}", fname, tuple(args), body,
                         tuple(threads), tuple(shared))
         slots, sizes = [], []
         for a in kernel.buffers():
-            if a.name in self.slots:
+            if a.name in self.pipeline_buffers:        # the caller's buffer: size known
                 slots.append(self.slots[a.name])
                 sizes.append(E.Const(i64, -1))
-            elif a.name in self.allocs:
-                self.slots[a.name] = self.next_slot
-                self.next_slot += 1
+            elif a.name in self.allocs:                # internal: every launch says its size
+                if a.name not in self.slots:
+                    self.slots[a.name] = self.next_slot
+                    self.next_slot += 1
                 slots.append(self.slots[a.name])
                 sizes.append(E.Cast(i64, self.allocs[a.name]))
             else:
                 raise CompileError(f"Func {fname}: GPU kernel {kernel.name} uses buffer "
                                    f"{a.name}, which is neither a pipeline argument nor "
                                    f"allocated outside the kernel (halo bug)")
-        scalars = tuple(E.Variable(a.type, a.name) for a in kernel.scalars())
-        return KernelLaunch(kernel, grid, scalars, tuple(slots), tuple(sizes))
+        scalars = tuple(narrowed_value(a.name, a.type) or E.Variable(a.type, a.name)
+                        for a in kernel.scalars())
+        launch = KernelLaunch(kernel, grid, scalars, tuple(slots), tuple(sizes))
+        if not checks:
+            return launch
+        # an assert inside a host loop records the error and goes on: guard the launch
+        fits = checks[0].condition
+        for c in checks[1:]:
+            fits = E.And(fits, c.condition)
+        return S.IfThenElse(fits, launch, S.block(*checks))
+
+    def _index_math(self, body, args, fname, kname):
+        """The kernel body with cheap index math (halo.lower.gpu_index_math),
+        and the host asserts that its 32-bit indices need."""
+        known = dict(self.host_consts)
+        spans = []
+        scalars = {a.name for a in args if not a.is_buffer}
+        for a in args:
+            if not a.is_buffer:
+                continue
+            if a.name in self.pipeline_buffers:
+                # the host entry checked that dimension 0 is dense
+                known[f"{a.name}.stride.0"] = E.Const(i64, 1)
+                dims = {int(m.group(1)) for n in scalars
+                        for m in [re.fullmatch(re.escape(a.name) + r"\.(?:stride|min)\.(\d+)", n)]
+                        if m}
+                spans.append((a.name, argument_span(a.name, dims)))
+            elif a.name in self.allocs:
+                info = self.buffers.get(a.name)
+                spans.append((info[0] if info else a.name, E.Cast(i64, self.allocs[a.name])))
+        body = tidy_kernel_body(body, known)
+        return body, index_range_checks(kname, fname, spans)
 
 
 class _Kernelize:
