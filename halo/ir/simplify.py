@@ -13,8 +13,12 @@ from . import semantics as sem
 from .mutator import IRMutator
 
 
-def simplify(node):
-    return _Simplifier().mutate(node)
+def simplify(node, correlated=False):
+    """Simplify `node`. `correlated=True` also applies the rules that move
+    terms into min/max to cancel them (linear_into_minmax): what bounds
+    inference needs to keep correlated terms together, and too costly to run
+    on every expression of a pipeline."""
+    return _Simplifier(CORRELATED_RULES if correlated else RULES).mutate(node)
 
 
 def _is_int(t):
@@ -88,6 +92,9 @@ def _size(e):
 
 
 class _Simplifier(IRMutator):
+    def __init__(self, rules):
+        self.rules = rules
+
     def generic(self, node):
         node = super().generic(node)
         if isinstance(node, E.Expr):
@@ -110,7 +117,7 @@ class _Simplifier(IRMutator):
             return E.Const(e.type, 0 if e.a.value else 1)
         if isinstance(e, E.Select) and isinstance(e.condition, E.Const):
             return e.true_value if e.condition.value else e.false_value
-        for rule in RULES.get(type(e).__name__, ()):
+        for rule in self.rules.get(type(e).__name__, ()):
             r = rule(e)
             if r is not None and r is not e:
                 return self.rewrite(r) if _size(r) < _size(e) or isinstance(r, E.Const) else r
@@ -174,10 +181,10 @@ def linear_into_minmax(e):
     keep = {t: v for t, v in terms.items() if t is not mm and t not in cancel}
     moved = _build(cancel, 0, e.type)
     if k == 1:
-        cls, ops = type(mm), [simplify(E.Add(o, moved)) for o in (mm.a, mm.b)]
+        cls, ops = type(mm), [simplify(E.Add(o, moved), True) for o in (mm.a, mm.b)]
     else:
         cls = E.Max if isinstance(mm, E.Min) else E.Min
-        ops = [simplify(E.Sub(moved, o)) for o in (mm.a, mm.b)]
+        ops = [simplify(E.Sub(moved, o), True) for o in (mm.a, mm.b)]
     names = free_variables(moved)
     r = cls(*ops)
     before = _polarity(E.Add(mm, moved) if k == 1 else E.Sub(moved, mm), names)
@@ -302,12 +309,31 @@ def cast_noop(e):
 def let_trivial(e):
     if isinstance(e.value, (E.Const, E.Variable)):
         from .mutator import substitute
+        # substitute() does not know scopes: an inner Let of the same name
+        # (shadowing) or of the value's name (capture) must stop it
+        names = {e.name} | ({e.value.name} if isinstance(e.value, E.Variable) else set())
+        if _binds(e.body, names):
+            return None
         return substitute({e.name: e.value}, e.body)
 
 
+def _binds(node, names):
+    """Whether a Let inside `node` binds one of `names`."""
+    from .mutator import IRVisitor
+    found = []
+
+    class V(IRVisitor):
+        def visit_Let(self, n):
+            if n.name in names:
+                found.append(n)
+            self.generic(n)
+    V().visit(node)
+    return bool(found)
+
+
 RULES = {
-    "Add": [add_zero, linear_canonical, linear_into_minmax],
-    "Sub": [sub_self, add_zero, linear_canonical, linear_into_minmax],
+    "Add": [add_zero, linear_canonical],
+    "Sub": [sub_self, add_zero, linear_canonical],
     "Mul": [mul_one_zero],
     "Div": [div_one],
     "Min": [minmax_same, minmax_dedupe, min_of_linear],
@@ -320,3 +346,8 @@ RULES = {
     "Cast": [cast_noop],
     "Let": [let_trivial],
 }
+
+# Bounds inference's rule set: also moves correlated terms into min/max.
+CORRELATED_RULES = dict(RULES)
+CORRELATED_RULES["Add"] = RULES["Add"] + [linear_into_minmax]
+CORRELATED_RULES["Sub"] = RULES["Sub"] + [linear_into_minmax]
