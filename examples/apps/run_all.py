@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _common  # noqa: E402  (sets OMP_WAIT_POLICY before halo loads OpenMP)
 
 APPS = ["unsharp", "harris", "max_filter", "stencil_chain", "iir_blur",
-        "bilateral_grid", "matmul"]
+        "bilateral_grid", "matmul", "conv_layer", "resize", "resize_lanczos", "camera_pipe",
+        "local_laplacian", "interpolate", "nl_means"]
 
 
 def main(argv=None):

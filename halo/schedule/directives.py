@@ -668,7 +668,7 @@ def in_(owner, *consumers):
     w = make_wrapper(fn.user_name, fn.name, fn.schedule.wrappers, consumers,
                      lambda vs: owner[vs] if len(fn.output_types) == 1
                      else tuple(owner[vs][i] for i in range(len(fn.output_types))),
-                     fn.dimensions())
+                     fn.dimensions(), fn.pure_args)
     _record(owner, "in_", list(consumers))
     return w
 
@@ -677,8 +677,10 @@ def clone_in(owner, *consumers):
     return in_(owner, *consumers)
 
 
-def make_wrapper(user_name, internal, table, consumers, read, dims):
-    """Create (or return the existing) wrapper Func registered in `table`."""
+def make_wrapper(user_name, internal, table, consumers, read, dims, var_names=None):
+    """Create (or return the existing) wrapper Func registered in `table`.
+    Its Vars are `var_names` (a Func's wrapper keeps the Func's own, as in
+    Halide, so `f.in_().reorder(c, x, y)` works) or _0, _1, ... (images)."""
     from ..lang.func import Func
     from ..lang.var import Var
     if len(consumers) == 1 and isinstance(consumers[0], (list, tuple)):
@@ -692,7 +694,8 @@ def make_wrapper(user_name, internal, table, consumers, read, dims):
         return existing
     suffix = "_".join(c.name() for c in consumers) if consumers else "global"
     w = Func(f"{user_name}_in_{suffix}" if consumers else f"{user_name}_global_wrapper")
-    vs = tuple(Var(f"_{i}") for i in range(dims))
+    vs = tuple(Var(n) for n in var_names) if var_names else \
+        tuple(Var(f"_{i}") for i in range(dims))
     w[vs] = read(vs)
     w._f.wraps = internal
     for k in keys:
