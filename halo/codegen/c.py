@@ -20,7 +20,9 @@ import functools
 import re
 
 from ..ir.types import Type
+from ..ir import stmt as S
 from .c_like import CLikePrinter, c_string, type_suffix, _INT_NAMES
+from .c_vector import print_vector_loop
 
 DLPACK_DECLS = r"""
 #ifndef DLPACK_VERSION
@@ -217,7 +219,13 @@ def dl_code(t: Type) -> tuple[int, int]:
 
 
 class CPrinter(CLikePrinter):
-    """Plain C: OpenMP for parallel loops, `omp simd` for vectorized ones."""
+    """Plain C: OpenMP for parallel loops; vectorized loops as explicit
+    vector code where c_vector handles them, else `omp simd` loops."""
+
+    def s_For(self, s):
+        if s.kind == S.ForKind.VECTORIZED and print_vector_loop(self, s):
+            return
+        super().s_For(s)
     # Where buffer arguments must live: the DLPack device type the argument
     # checks require, and how errors name it (an exported GPU pipeline takes
     # device buffers: halo.codegen.gpu_runtime_c).

@@ -59,7 +59,9 @@ class CLikePrinter:
                 "atanh": "atanhf", "exp": "expf", "log": "logf", "floor": "floorf",
                 "ceil": "ceilf", "trunc": "truncf", "round": "rintf", "erf": "erff",
                 "pow": "powf", "atan2": "atan2f"}
-    parallel_pragma = "#pragma omp parallel for"
+    # dynamic: threads claim iterations as they go, like Halide's task queue,
+    # so a thread that the OS runs late (a shared machine) delays no one
+    parallel_pragma = "#pragma omp parallel for schedule(dynamic)"
     vector_pragma = "#pragma omp simd"
     unroll_pragma = "#pragma GCC unroll 16"
     # Each pragma is printed inside `#if defined(GUARD)`, so that a compiler
@@ -399,6 +401,9 @@ class CLikePrinter:
         self.names = saved
 
     def s_For(self, s):
+        chain = _parallel_chain(s)
+        if len(chain) > 1:
+            return self._collapsed_parallel(chain)
         lo = self.stmt_expr(s.min)
         ext = self.stmt_expr(s.extent)
         saved = dict(self.names)
@@ -424,6 +429,35 @@ class CLikePrinter:
         self.loop_depth -= 1
         self.indent -= 1
         self.emit("}")
+        self.indent -= 1
+        self.emit("}")
+        self.names = saved
+
+    def _collapsed_parallel(self, chain):
+        """Perfectly nested parallel loops as one `collapse(k)` loop: all the
+        iterations are shared among the threads (as Halide's nested parallel
+        tasks are), not just those of the outermost loop, whose extent may
+        be 1 (OpenMP would run the inner regions on one thread)."""
+        saved = dict(self.names)
+        self.emit("{")
+        self.indent += 1
+        heads = []
+        for s in chain:
+            lo, ext = self.stmt_expr(s.min), self.stmt_expr(s.extent)
+            v, end = self.declare(s.name), self.declare(s.name + ".end")
+            self.emit(f"const int32_t {end} = {lo} + {ext};")
+            heads.append(f"for (int32_t {v} = {lo}; {v} < {end}; {v}++) {{")
+        self.uses_parallel = True
+        self.emit_pragma(f"{self.parallel_pragma} collapse({len(chain)})", self.openmp_guard)
+        for h in heads:
+            self.emit(h)
+            self.indent += 1
+        self.loop_depth += len(chain)
+        self.stmt(chain[-1].body)
+        self.loop_depth -= len(chain)
+        for _ in chain:
+            self.indent -= 1
+            self.emit("}")
         self.indent -= 1
         self.emit("}")
         self.names = saved
@@ -530,6 +564,21 @@ class CLikePrinter:
         self.indent -= 1
         self.emit("}")
         self.names = saved
+
+
+def _parallel_chain(s) -> list:
+    """s and the parallel loops perfectly nested in it whose bounds do not
+    depend on the loops outside them (collapsible in OpenMP)."""
+    from ..ir.mutator import free_variables
+    chain = [s]
+    while s.kind == S.ForKind.PARALLEL and isinstance(s.body, S.For) \
+            and s.body.kind == S.ForKind.PARALLEL:
+        inner = s.body
+        if (free_variables(inner.min) | free_variables(inner.extent)) & {c.name for c in chain}:
+            break
+        chain.append(inner)
+        s = inner
+    return chain if chain[0].kind == S.ForKind.PARALLEL else [chain[0]]
 
 
 def _contains_atomic(s) -> bool:

@@ -23,6 +23,7 @@ from .cse import common_subexpression_elimination
 from .gpu_copies import inject_device_copies
 from .gpu_kernels import extract_gpu_kernels
 from .checks import constraint_checks, param_checks, region_checks
+from .fold_lets import fold_lets
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
 from .wrappers import wrap_calls
@@ -120,8 +121,8 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     bounds = log("bounds_inference", infer_bounds, nest, env, outputs, user_names)
     nest = hoist_region_lets(bounds.body)
     # After bounds: it rewrites the region lets that bounds inference made.
-    nest = log("sliding_window", slide_windows, nest, env, levels, store_levels,
-               lambda level, f: _loop_name(env, level, f))
+    nest, auto_folds = log("sliding_window", slide_windows, nest, env, levels, store_levels,
+                           lambda level, f: _loop_name(env, level, f))
     nest = log("fuse_compute_with", fuse_compute_with, nest, env, fused_pairs,
                lambda level, f: _loop_name(env, level, f))
     nest = log("sink_vectorized_loops", sink_vectorized_loops, nest)
@@ -133,12 +134,14 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     regions, region_lets = _argument_regions(nest, arguments, env, user_names)
     checks = _checks(arguments, regions)
     body = S.block(*checks, nest)
-    body = log("storage_flattening", flatten_storage, body, env)
+    body = log("storage_flattening", flatten_storage, body, env, auto_folds)
     body = log("hoist_storage", hoist_storage, body, env,
                lambda level, f: _loop_name(env, level, f))
     body = log("key_memoized_allocations", key_memoized_allocations, body, env)
     body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
+    # After simplify: compares simplified values; before CSE, which would hide them.
+    body = log("fold_lets", fold_lets, body, _dense_strides(arguments))
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     # Last: kernels take the final, simplified loops; what stays is host code.
     body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),
@@ -150,6 +153,14 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     return LoweredPipeline(name, arguments, body, query, layout,
                            loop_nest=_wrap_lets(bounds.output_lets + root_lets, nest),
                            pass_times=log.times)
+
+
+def _dense_strides(arguments):
+    """The entry point requires every buffer argument's innermost dimension
+    to be dense (as Halide does): its stride is the constant 1."""
+    from ..ir.types import i64
+    return {f"{a.name}.stride.0": E.Const(i64, 1) for a in arguments
+            if a.kind != "param" and a.dimensions > 0}
 
 
 def _gpu_buffers(env, order):

@@ -136,8 +136,11 @@ def _build_stage(f, k: int, d, sched) -> S.Stmt:
                 base = E.Min(base, E.Sub(ext, F))
             old = E.Variable(i32, old_n)
             lets.append((old_n, E.Add(E.Add(lo, base), inner)))
-            if tail in (TailStrategy.GuardWithIf, TailStrategy.Predicate,
-                        TailStrategy.PredicateLoads, TailStrategy.PredicateStores):
+            # As in Halide, an exact split (a constant extent that the factor
+            # divides) needs no tail and so no guard.
+            exact = isinstance(ext, E.Const) and ext.value % sp.factor == 0
+            if not exact and tail in (TailStrategy.GuardWithIf, TailStrategy.Predicate,
+                                      TailStrategy.PredicateLoads, TailStrategy.PredicateStores):
                 guards.append(E.LT(old, E.Add(lo, ext)))
         elif sp.kind == "fuse":
             fused_n, outer_n, inner_n = per_split[i]
@@ -159,18 +162,37 @@ def _build_stage(f, k: int, d, sched) -> S.Stmt:
             lets.append((old_n, E.Variable(i32, new_n)))
     for g in reversed(guards):
         body = S.IfThenElse(g, body)
-    # Each let may use the loop variables of later splits: define later ones outside.
-    for name, value in lets:
-        body = S.LetStmt(name, value, body)
+    loops = []                 # innermost first, as in sched.dims
     for dim in sched.dims:
         if dim.var == SINGLE_THREAD_DIM:      # gpu_single_thread(): one block
-            body = S.For(stage_var(f.name, k, dim.var), _c(0), _c(1), dim.kind, body)
-            continue
-        if dim.var not in bounds:
-            continue          # a pure var this update does not loop over
-        lo, ext = bounds[dim.var]
-        body = S.For(final[dim.var], lo, ext, dim.kind, body)
+            loops.append((stage_var(f.name, k, dim.var), _c(0), _c(1), dim.kind))
+        elif dim.var in bounds:               # (else: a pure var this update does not loop over)
+            lo, ext = bounds[dim.var]
+            loops.append((final[dim.var], lo, ext, dim.kind))
+    # Each let may use the loop variables of later splits: define later ones outside.
+    nest = [("for", loop) for loop in reversed(loops)] + [("let", lt) for lt in reversed(lets)]
+    for kind, item in reversed(_lets_outward(nest)):
+        body = S.For(*item, body) if kind == "for" else S.LetStmt(*item, body)
     return body
+
+
+def _lets_outward(nest):
+    """Move each let of an outermost-first (kind, item) list just inside the
+    innermost loop or let it uses, as Halide does: bounds inference at a
+    compute level between the two then sees the let as one value (e.g. a fused
+    loop's `x = xy % n`), not as the whole range of the loops inside."""
+    from ..ir.mutator import free_variables
+    out = []
+    for kind, item in nest:
+        if kind == "for":
+            out.append((kind, item))
+            continue
+        used = free_variables(item[1])
+        pos = len(out)
+        while pos > 0 and out[pos - 1][1][0] not in used:
+            pos -= 1
+        out.insert(pos, (kind, item))
+    return out
 
 
 def build_produce(f, definitions) -> S.Stmt:

@@ -28,26 +28,32 @@ def flat_index(buf: str, args, folds=None) -> E.Expr:
         if i in folds:        # circular storage: the coordinate modulo the fold
             off = E.Cast(i64, E.Mod(a, E.Const(i32, folds[i])))
         else:
-            off = E.Cast(i64, E.Sub(a, E.Variable(i32, f"{buf}.min.{i}")))
+            # in 64 bits (coordinates are within +-2^30: no difference) so that
+            # a widened load, e.g. a histogram's bin, indexes without a re-extension
+            off = E.Sub(E.Cast(i64, a), E.Cast(i64, E.Variable(i32, f"{buf}.min.{i}")))
         term = E.Mul(off, E.Variable(i64, f"{buf}.stride.{i}"))
         idx = term if idx is None else E.Add(idx, term)
     return idx if idx is not None else E.Const(i64, 0)
 
 
-def flatten_storage(stmt: S.Stmt, env: dict) -> S.Stmt:
-    return _Flatten(env).mutate(stmt)
+def flatten_storage(stmt: S.Stmt, env: dict, auto_folds=None) -> S.Stmt:
+    """`auto_folds`: {func: {pure var: extent}} folds that lowering chose
+    (sliding windows), besides those of fold_storage()."""
+    return _Flatten(env, auto_folds or {}).mutate(stmt)
 
 
 class _Flatten(IRMutator):
-    def __init__(self, env):
+    def __init__(self, env, auto_folds):
         self.env = env
+        self.auto_folds = auto_folds
         self.tmp = 0
         self.folds = {}          # buffer -> {dim: fold extent}
 
     def visit_Realize(self, r):
         f = self.env.get(r.name)
         sched = getattr(f, "schedule", None)
-        folds = {f.pure_args.index(v): e for v, e in getattr(sched, "folds", {}).items()} \
+        folds = {f.pure_args.index(v): e for v, e in
+                 {**getattr(sched, "folds", {}), **self.auto_folds.get(r.name, {})}.items()} \
             if f is not None else {}
         order = [f.pure_args.index(v) for v in sched.storage_order] \
             if f is not None and getattr(sched, "storage_order", None) else list(range(len(r.bounds)))

@@ -40,14 +40,19 @@ class _Unswitch(IRMutator):
         if not clamps:
             return s if body is s.body else S.For(s.name, s.min, s.extent, s.kind, body)
         scope = {s.name: Interval(s.min, E.Sub(E.Add(s.min, s.extent), E.Const(i32, 1)))}
-        conds, proven = [], set()
+        lows, highs, proven = {}, {}, set()      # bound -> the extreme values to test
         for c in clamps:
             e, lo, hi = c
             iv = bounds_of_expr(e, scope)
             if not iv.is_bounded():
                 continue
-            conds.append(E.And(E.GE(iv.min, lo), E.LE(iv.max, hi)))
+            _keep_extreme(lows.setdefault(lo, []), iv.min, -1)
+            _keep_extreme(highs.setdefault(hi, []), iv.max, 1)
             proven.add(c)
+        # one test per bound and distinct base: a 5-tap stencil's clamps of
+        # x-2 .. x+2 need x-2 >= lo and x+2 <= hi, not ten comparisons
+        conds = [E.GE(v, lo) for lo, vs in lows.items() for v in vs] + \
+                [E.LE(v, hi) for hi, vs in highs.items() for v in vs]
         if not conds:
             return S.For(s.name, s.min, s.extent, s.kind, body)
         fast = _RemoveClamps(proven).mutate(flat)
@@ -56,6 +61,17 @@ class _Unswitch(IRMutator):
             cond = E.And(cond, c)
         return S.IfThenElse(simplify(cond), S.For(s.name, s.min, s.extent, s.kind, fast),
                             S.For(s.name, s.min, s.extent, s.kind, body))
+
+
+def _keep_extreme(kept, value, sign):
+    """Add `value` to `kept` unless a kept value is provably at least as
+    extreme (sign -1: smaller, 1: larger); drop those it dominates."""
+    def dominates(a, b):            # a is at least as extreme as b
+        d = simplify(E.Sub(a, b))
+        return isinstance(d, E.Const) and d.value * sign >= 0
+    if any(dominates(k, value) for k in kept):
+        return
+    kept[:] = [k for k in kept if not dominates(value, k)] + [value]
 
 
 def _inline_lets(stmt):

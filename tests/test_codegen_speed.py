@@ -1,0 +1,168 @@
+"""The lowering and codegen that make expert schedules fast (benchmarks/
+bench_schedules.py): each is checked for results against the interpreter
+and Halide (conftest.check), and for the code shape it exists to produce."""
+from __future__ import annotations
+
+import numpy as np
+
+import halo
+from halo.ir import expr as E
+from halo.ir import stmt as S
+from halo.ir.types import i32
+from halo.lower.fold_lets import fold_lets
+
+from conftest import check
+
+
+def _rand(shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).random(shape).astype(dtype)
+
+
+def _matmul(hl, A, B, fused):
+    x, y, xi, yi, xy = (hl.Var(n) for n in ("x", "y", "xi", "yi", "xy"))
+    k = hl.RDom([hl.Range(0, 24)])
+    prod, out = hl.Func("prod"), hl.Func("out")
+    prod[x, y] = hl.f32(0)
+    prod[x, y] += A[k.x, y] * B[x, k.x]
+    out[x, y] = prod[x, y]
+    out.tile(x, y, xi, yi, 8, 4)
+    if fused:
+        out.fuse(x, y, xy).parallel(xy)
+    prod.compute_at(out, xy if fused else x).vectorize(x, 4)
+    prod.update().reorder(x, y, k.x).vectorize(x, 4).unroll(k.x, 2)
+    return out
+
+
+def test_fused_loop_producer_is_one_tile():
+    # lets of a fused loop sit just inside it: the producer's region is one
+    # 8x4 tile (a constant-size buffer), not every tile of the fused range
+    A, B = _rand((20, 24)), _rand((24, 16), seed=1)
+    check(lambda hl, a, b: _matmul(hl, a, b, True), [16, 20], [A, B], rtol=1e-5, atol=1e-5)
+    src = _matmul(halo, halo.Buffer(A), halo.Buffer(B), True)
+    c = halo.Pipeline(src).c_source()
+    assert "float _prod[32]" in c, "prod should be one 8x4 tile on the stack"
+
+
+def test_exact_rvar_split_has_no_guard():
+    A, B = _rand((16, 24)), _rand((24, 16), seed=1)
+    check(lambda hl, a, b: _matmul(hl, a, b, False), [16, 16], [A, B], rtol=1e-5, atol=1e-5)
+    out = _matmul(halo, halo.Buffer(A), halo.Buffer(B), False)
+    stmt = halo.Pipeline(out).lowered_stmt()
+    # 24 = 12 x 2: no `if (k < 24)` tail guard inside the reduction
+    assert "< 24" not in stmt and "<24" not in stmt
+
+
+def test_inexact_rvar_split_keeps_its_guard():
+    def build(hl, a):
+        x = hl.Var("x")
+        r = hl.RDom([hl.Range(0, 7)])
+        f = hl.Func("f")
+        f[x] = hl.f32(0)
+        f[x] += a[x + r.x]
+        f.update().unroll(r.x, 2)
+        return f
+    check(build, [5], [_rand(12)], rtol=1e-6)
+
+
+def _gauss(hl, a, extra_split=False):
+    x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
+    bx, by = hl.Func("bx"), hl.Func("by")
+    bx[x, y] = a[x, y] + 2 * a[x + 1, y] + a[x + 2, y]
+    by[x, y] = bx[x, y] + bx[x, y + 1] + bx[x, y + 2] + bx[x, y + 3] + bx[x, y + 4]
+    by.split(y, yo, yi, 8).parallel(yo).vectorize(x, 4)
+    bx.store_at(by, yo).compute_at(by, yi).vectorize(x, 4)
+    if extra_split:
+        # a split of the slid dimension: no fold (GuardWithIf: a ShiftInwards
+        # tail would read row -1 of the input in Halide as in halo)
+        bx.split(y, y, yi, 2, hl.TailStrategy.GuardWithIf)
+    return by
+
+
+def test_sliding_window_through_split_consumer_folds_storage():
+    a = _rand((43, 18))
+    check(lambda hl, a: _gauss(hl, a), [16, 37], [a], rtol=1e-6)
+    lowered = halo.Pipeline(_gauss(halo, halo.Buffer(a))).lowered_stmt()
+    # slid: one new row of bx per y after the first; folded to 8 rows (5 live)
+    assert "select(" in lowered and "% 8" in lowered
+
+
+def test_split_slid_dimension_is_not_folded():
+    a = _rand((43, 18))
+    check(lambda hl, a: _gauss(hl, a, True), [16, 37], [a], rtol=1e-6)
+    lowered = halo.Pipeline(_gauss(halo, halo.Buffer(a), True)).lowered_stmt()
+    assert "% 8" not in lowered
+
+
+def test_nested_parallel_loops_collapse():
+    def build(hl, a):
+        c, x, y = hl.Var("c"), hl.Var("x"), hl.Var("y")
+        f = hl.Func("f")
+        f[c, x, y] = a[c, x, y] * 2 + 1
+        f.parallel(y).parallel(x)
+        return f
+    a = _rand((5, 3, 4))
+    check(build, [4, 3, 5], [a])
+    c = halo.Pipeline(build(halo, halo.Buffer(a))).c_source()
+    assert "collapse(2)" in c
+
+
+def test_fold_lets_constant_extents_and_value_numbering():
+    v = lambda n: E.Variable(i32, n)  # noqa: E731
+    lo_value = E.Min(E.Add(E.Mul(v("xo"), E.Const(i32, 5)), v("xmin")),
+                     E.Sub(v("xmax"), E.Const(i32, 4)))
+    body = S.Store("buf", E.Const(i32, 0), v("i"))
+    loop = S.For("i", v("a.min"), E.Add(E.Sub(v("a.max"), v("a.min")), E.Const(i32, 1)),
+                 S.ForKind.SERIAL, body)
+    stmt = S.LetStmt("a.min", lo_value,
+                     S.LetStmt("a.max", E.Add(lo_value, E.Const(i32, 4)),
+                               S.LetStmt("b.min", lo_value, loop)))
+    out = fold_lets(stmt)
+    b_min = out.body.body
+    assert b_min.value == v("a.min"), "an equal let refers to the first"
+    assert b_min.body.extent == E.Const(i32, 5), "the extent folds to a constant"
+
+
+def _blur_x(hl, a):
+    x, y = hl.Var("x"), hl.Var("y")
+    f = hl.Func("f")
+    f[x, y] = hl.cast(hl.UInt(16), (hl.cast(hl.UInt(32), a[x, y]) + a[x + 1, y]
+                                     + a[x + 2, y]) / 3)
+    f.vectorize(x, 16)
+    return f
+
+
+def test_explicit_simd_widening_u16_stencil():
+    a = np.random.default_rng(3).integers(0, 65536, size=(5, 37), dtype=np.uint16)
+    check(_blur_x, [35, 5], [a])           # 35: a ShiftInwards tail
+    c = halo.Pipeline(_blur_x(halo, halo.Buffer(a))).c_source()
+    assert "__attribute__((vector_size(32)))" in c and "__builtin_convertvector" in c
+    assert "omp simd" not in c
+
+
+def test_explicit_simd_ramp_broadcast_and_float_math():
+    def build(hl, a):
+        x, y = hl.Var("x"), hl.Var("y")
+        f = hl.Func("f")
+        # the loop variable as a value (a ramp), a uniform value (y), float /
+        f[x, y] = (hl.cast(hl.Float(32), x) * 0.5 + a[x, y] * hl.cast(hl.Float(32), y)) / 3.0
+        f.vectorize(x, 8)
+        return f
+    a = _rand((4, 19))
+    check(build, [16, 4], [a], rtol=1e-6)
+    assert "halo_f32x8" in halo.Pipeline(build(halo, halo.Buffer(a))).c_source()
+
+
+def test_explicit_simd_wrapping_u8_and_signed_division_fallback():
+    def build(hl, a):
+        x = hl.Var("x")
+        f, g = hl.Func("f"), hl.Func("g")
+        f[x] = a[x] * hl.u8(3) + hl.u8(200)          # wraps in 8 bits
+        g[x] = hl.cast(hl.Int(32), f[x]) / -7 + a[x]   # Halide's signed rounding
+        f.compute_root().vectorize(x, 32)
+        g.vectorize(x, 8)
+        return g
+    a = np.random.default_rng(4).integers(0, 256, size=64, dtype=np.uint8)
+    check(build, [64], [a])
+    c = halo.Pipeline(build(halo, halo.Buffer(a))).c_source()
+    assert "halo_u8x32" in c                 # f: explicit vectors
+    assert "omp simd" in c                   # g: signed division stays a loop
