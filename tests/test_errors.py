@@ -863,6 +863,59 @@ def test_corrupt_cache_entry_is_rebuilt(monkeypatch, tmp_path, damage):
     assert lib.read_bytes() != bad
 
 
+_KERNEL_SCRIPT = textwrap.dedent("""
+    import sys, numpy as np, halo as hl
+    x = hl.Var("x")
+    f = hl.Func("same_name")      # one C function name, two different bodies
+    f[x] = x * int(sys.argv[1]) + 2
+    print(np.asarray(hl.Pipeline(f).realize([4])).tolist())
+""")
+
+
+def test_cache_entry_of_another_kernel_is_rebuilt(tmp_path):
+    """A whole, valid library under the wrong key (another kernel's entry
+    copied over this one: a wrong hash) is rebuilt, never run."""
+    cache = tmp_path / "cache"
+    env = {**os.environ, "HALO_CACHE_DIR": str(cache)}
+    run = lambda k: subprocess.run([sys.executable, "-c", _KERNEL_SCRIPT, str(k)], env=env,
+                                   capture_output=True, text=True, timeout=120)
+    assert run(5).stdout == "[2, 7, 12, 17]\n"
+    (five,) = cache.glob("*.so")
+    stolen = five.read_bytes()
+    assert run(7).stdout == "[2, 9, 16, 23]\n"
+    (seven,) = set(cache.glob("*.so")) - {five}
+    seven.write_bytes(stolen)               # the x*5 kernel under the x*7 key
+    again = run(7)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "[2, 9, 16, 23]\n"
+    assert seven.read_bytes() != stolen
+
+
+def test_file_contents_are_never_executed():
+    """Schedule files, caches and other inputs are data: no module of halo
+    (outside halo.testing, which runs the source it generates) unpickles,
+    evals or execs anything."""
+    import ast
+    root = Path(hl.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        if "testing" in path.relative_to(root).parts:
+            continue
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                mods = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(m.split(".")[0] in ("pickle", "marshal", "shelve", "dill") for m in mods):
+                    offenders.append(f"{path}:{node.lineno} imports {mods}")
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                    node.func.id in ("eval", "exec", "compile", "__import__"):
+                offenders.append(f"{path}:{node.lineno} calls {node.func.id}()")
+            if isinstance(node, ast.Attribute) and node.attr in ("load", "loads") and \
+                    isinstance(node.value, ast.Name) and node.value.id in ("yaml", "pickle"):
+                offenders.append(f"{path}:{node.lineno} uses {node.value.id}.{node.attr}")
+    assert not offenders, "\n".join(offenders)
+
+
 def test_corrupt_cache_entry_in_process(monkeypatch, tmp_path):
     """The same, in this process, for a library that was never loaded."""
     monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))

@@ -32,7 +32,8 @@ class CUDAPrinter(KernelPrinter):
     thread_id = "threadIdx.{x}"
     barrier = "__syncthreads()"
     helper_qualifier = "static __device__ inline"
-    builtins = {"__builtin_popcountll": "__popcll", "__builtin_clzll": "__clzll",
+    builtins = {"__builtin_popcountll": "__popcll", "__builtin_popcount(": "__popc(",
+                "__builtin_clzll": "__clzll",
                 "__builtin_ctzll(": "-1 + __ffsll("}
     prelude = PRELUDE
 

@@ -17,6 +17,7 @@ PRELUDE = "\n".join(
        "#define INT32_MAX 2147483647",
        # the shared helpers and math table use C's float spellings
        "#define __builtin_popcountll(x) popcount((ulong)(x))",
+       "#define __builtin_popcount(x) popcount((uint)(x))",
        "#define __builtin_clzll(x) clz((ulong)(x))",
        "#define __builtin_ctzll(x) (63 - clz((ulong)(x) & -(ulong)(x)))"]
     + [f"#define {f}(...) {f[:-1]}(__VA_ARGS__)" for f in _MATH if f.endswith("f")

@@ -135,11 +135,15 @@ class _Bounds:
                 return Interval.point(_c(0, e.type))
             if k > 0:
                 return Interval(_op(E.Div, a.min, e.b), _op(E.Div, a.max, e.b))
-            return Interval(_op(E.Div, a.max, e.b), _op(E.Div, a.min, e.b))
+            iv = Interval(_op(E.Div, a.max, e.b), _op(E.Div, a.min, e.b))
+            return _checked(e.type, iv) if k == -1 else iv    # MIN / -1 wraps
+        if e.type.is_uint() and a.is_bounded():
+            return Interval(_c(0, e.type), a.max)               # 0 <= a / b <= a
         if a.is_bounded() and b.is_bounded():
-            # |a / b| <= |a| for any nonzero b, and x/0 == 0
+            # |a / b| <= |a| for any nonzero b, and x/0 == 0 (narrow types:
+            # |MIN| wraps, so only their range is known)
             mag = E.Max(_abs(a.min), _abs(a.max))
-            return Interval(E.Sub(_c(0, e.type), mag), mag)
+            return _checked(e.type, Interval(E.Sub(_c(0, e.type), mag), mag))
         return _checked(e.type, UNBOUNDED)
 
     def b_Mod(self, e):
@@ -226,8 +230,9 @@ def _op(cls, a, b):
 
 
 def _checked(t, iv: Interval) -> Interval:
-    """Narrow types wrap, so symbolic arithmetic on them is not monotonic."""
-    if (t.is_int() or t.is_uint()) and t.bits() < 32:
+    """Narrow types and unsigned ints wrap (only signed 32/64-bit overflow is
+    undefined), so symbolic arithmetic on them is not monotonic."""
+    if (t.is_int() and t.bits() < 32) or t.is_uint():
         return type_bounds(t)
     return iv
 

@@ -76,13 +76,16 @@ def compile_shared(source: str, flags: list, openmp: bool, stem: str = "kernel")
                          .encode()).hexdigest()[:32]
     root = cache_dir()
     lib = root / f"{stem[:40]}-{key}.so"
-    if _intact(lib):
+    # the library carries its key: an entry holding another kernel's library
+    # (copied or renamed into place) is rebuilt, never run
+    source = f"{source}\n{_KEY_DECL}\"{_KEY_TAG}{key}\";\n"
+    if _intact(lib, key):
         return lib
     from filelock import FileLock
     try:
         lock = FileLock(str(root / f"{key}.lock"), timeout=600)
         with lock:
-            if _intact(lib):
+            if _intact(lib, key):
                 return lib
             _build(cc, all_flags, source, lib, root)
     except OSError as e:
@@ -115,8 +118,13 @@ def _build(cc, flags, source, lib: Path, workdir: Path):
         os.replace(out, lib)   # atomic: readers see the whole file or none
 
 
-def _intact(lib: Path) -> bool:
-    """Whether `lib` is a whole file: dlopen of a truncated ELF dies of SIGBUS.
+_KEY_TAG = "halo-cache-key:"
+_KEY_DECL = "__attribute__((used)) static const char halo_cache_key[] = "
+
+
+def _intact(lib: Path, key: str) -> bool:
+    """Whether `lib` is a whole file built for `key`: dlopen of a truncated
+    ELF dies of SIGBUS, and another kernel's library would run wrong code.
 
     Checks that the ELF program and section header tables, and every segment
     they name, lie inside the file. Non-ELF platforms are left to dlopen.
@@ -126,8 +134,10 @@ def _intact(lib: Path) -> bool:
             data = fh.read()
     except OSError:
         return False
+    if (_KEY_TAG + key).encode() not in data:
+        return False
     if sys.platform == "darwin" or sys.platform.startswith("win"):
-        return len(data) > 0
+        return True
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] not in (1, 2) or \
             data[5] not in (1, 2):
         return False

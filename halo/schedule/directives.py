@@ -297,6 +297,9 @@ def specialize(owner, condition):
         bad = sorted(refs.free_vars | refs.rvars | set(refs.funcs))
         raise CompileError(f"In schedule for {sname}: a specialize() condition may only use "
                            f"Params and constants, not {', '.join(bad)}")
+    # the IR names Params only weakly: a Param used only here (and dropped by
+    # the caller) must stay alive to become a pipeline argument
+    fn.params.update(refs.params)
     fork = copy.deepcopy(sched)
     fork.specializations = []
     spec = Specialization(cond, fork)
@@ -395,6 +398,14 @@ def rfactor(owner, *pairs):
     ref = intm[lhs]
     from ..lang.expr import to_node
     intm[lhs] = Expr._wrap(op(to_node(ref), substitute(mapping, e)))
+    if remaining and r_in.domain() not in intm._f.definitions[-1].rdoms:
+        # e need not use the other RVars (f += 1 counts the domain): the
+        # intermediate still iterates over them, as f's update did
+        d_in = intm._f.definitions[-1]
+        intm._f.definitions[-1] = Definition(
+            d_in.args, d_in.values, d_in.rdoms + (r_in.domain(),),
+            StageSchedule.default(list(intm._f.pure_args),
+                                  [rv for dom in d_in.rdoms + (r_in.domain(),) for rv in dom.vars]))
     # f's update now reduces intm over the preserved RVars.
     r_out = RDom([(Expr._wrap(b[0]), Expr._wrap(b[1])) for rv, b in zip(rvars, bounds)
                   if rv in preserved], name=f"{fn.user_name}_r")

@@ -1,0 +1,1 @@
+"""Testing tools for halo: the differential fuzzer lives in `halo.testing.fuzz`."""
