@@ -13,12 +13,8 @@ from . import semantics as sem
 from .mutator import IRMutator
 
 
-def simplify(node, correlated=False):
-    """Simplify `node`. `correlated=True` also applies the rules that move
-    terms into min/max to cancel them (linear_into_minmax): what bounds
-    inference needs to keep correlated terms together, and too costly to run
-    on every expression of a pipeline."""
-    return _Simplifier(CORRELATED_RULES if correlated else RULES).mutate(node)
+def simplify(node):
+    return _Simplifier(RULES).mutate(node)
 
 
 def _is_int(t):
@@ -158,6 +154,12 @@ def sub_self(e):
         return E.Const(e.type, 0)
 
 
+# linear_into_minmax costs time superlinear in the expression (it simplifies
+# what it moves); bounds of long pipelines expand into huge expressions, where
+# it is skipped (bounds stay sound, maybe looser).
+CORRELATE_MAX_SIZE = 400
+
+
 def linear_into_minmax(e):
     """x + min(y, z - x) -> min(x + y, z) (and max, and the negated forms): the
     terms of a sum that share variables with its one min/max move into it when
@@ -165,7 +167,7 @@ def linear_into_minmax(e):
     (min(tile end, image end) - tile start) stops depending on the tile, and
     bounds over the tiles stay tight instead of pairing a tile's start with
     another tile's extent."""
-    if not _no_overflow(e.type):
+    if not _no_overflow(e.type) or _size(e) > CORRELATE_MAX_SIZE:
         return None
     from .mutator import free_variables
     terms, c = _linear(e)
@@ -181,10 +183,10 @@ def linear_into_minmax(e):
     keep = {t: v for t, v in terms.items() if t is not mm and t not in cancel}
     moved = _build(cancel, 0, e.type)
     if k == 1:
-        cls, ops = type(mm), [simplify(E.Add(o, moved), True) for o in (mm.a, mm.b)]
+        cls, ops = type(mm), [simplify(E.Add(o, moved)) for o in (mm.a, mm.b)]
     else:
         cls = E.Max if isinstance(mm, E.Min) else E.Min
-        ops = [simplify(E.Sub(moved, o), True) for o in (mm.a, mm.b)]
+        ops = [simplify(E.Sub(moved, o)) for o in (mm.a, mm.b)]
     names = free_variables(moved)
     r = cls(*ops)
     before = _polarity(E.Add(mm, moved) if k == 1 else E.Sub(moved, mm), names)
@@ -332,8 +334,8 @@ def _binds(node, names):
 
 
 RULES = {
-    "Add": [add_zero, linear_canonical],
-    "Sub": [sub_self, add_zero, linear_canonical],
+    "Add": [add_zero, linear_canonical, linear_into_minmax],
+    "Sub": [sub_self, add_zero, linear_canonical, linear_into_minmax],
     "Mul": [mul_one_zero],
     "Div": [div_one],
     "Min": [minmax_same, minmax_dedupe, min_of_linear],
@@ -347,7 +349,3 @@ RULES = {
     "Let": [let_trivial],
 }
 
-# Bounds inference's rule set: also moves correlated terms into min/max.
-CORRELATED_RULES = dict(RULES)
-CORRELATED_RULES["Add"] = RULES["Add"] + [linear_into_minmax]
-CORRELATED_RULES["Sub"] = RULES["Sub"] + [linear_into_minmax]

@@ -25,7 +25,7 @@ from ..errors import CompileError
 from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import IRMutator, calls_in, expand_lets, substitute
-from ..ir.simplify import _size, simplify
+from ..ir.simplify import CORRELATE_MAX_SIZE, _size, simplify
 from ..ir.types import i32
 from .affine import AffineDomain, exact_rvar_range, split_rvar_part
 from .bounds import Interval, bounds_of_expr, union
@@ -97,7 +97,7 @@ class BoxFinder:
     def _for(self, s):
         mn, ex = self.full(s.min), self.full(s.extent)
         lo = bounds_of_expr(mn, self.scope)
-        hi = bounds_of_expr(_tight(E.Sub(E.Add(mn, ex), _c(1))), self.scope)
+        hi = bounds_of_expr(simplify(E.Sub(E.Add(mn, ex), _c(1))), self.scope)
         saved = self.scope.get(s.name)
         self.scope[s.name] = Interval(lo.min, hi.max)
         const = isinstance(mn, E.Const) and isinstance(ex, E.Const)
@@ -129,7 +129,7 @@ class BoxFinder:
 
     def full(self, e):
         """`e` with every enclosing let substituted, simplified."""
-        return _tight(_expand(e, self.lets, set()))
+        return simplify(_expand(e, self.lets, set()))
 
     def s_IfThenElse(self, s):
         self.expr(s.condition)
@@ -244,7 +244,8 @@ class BoxFinder:
             return None
         names = [n for n, _, _ in self.loops]
         full = _expand(a, self.lets, set(names))
-        full = _tight(full) if _size(full) <= _TIGHT_SIZE else full
+        # simplified (cancelling correlated terms) unless huge: that is slow
+        full = simplify(full) if _size(full) <= CORRELATE_MAX_SIZE else full
         split = split_rvar_part(full, names)
         if split is None:
             return None
@@ -261,16 +262,6 @@ class BoxFinder:
         if lo > hi:          # nothing in the domain
             return Interval(_c(1), _c(0))
         return Interval(E.Add(iv.min, _c(lo)), E.Add(iv.max, _c(hi)))
-
-
-# Moving correlated terms into min/max (simplify(correlated=True)) costs time
-# superlinear in the expression; past this size bounds use the plain simplifier.
-_TIGHT_SIZE = 400
-
-
-def _tight(e):
-    """Simplified for bounds: correlated terms cancelled when `e` is small."""
-    return simplify(e, correlated=_size(e) <= _TIGHT_SIZE)
 
 
 def _expand(e, lets, loop_names, depth=0):
