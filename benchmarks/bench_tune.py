@@ -236,8 +236,13 @@ def main(argv=None):
              f"{args.budget:.0f} s per workload)", "", f"machine: {machine_summary()}", "",
              "| workload | implementation | median ms | x best Halide | note |",
              "| --- | --- | ---: | ---: | --- |"]
+    names = [n.strip() for n in args.only.split(",")]
+    unknown = [n for n in names if n not in WORKLOADS]
+    if unknown:
+        raise SystemExit(f"bench_tune.py: unknown workload(s) {', '.join(unknown)}; "
+                         f"choose from {', '.join(WORKLOADS)}")
     with tempfile.TemporaryDirectory(prefix="halo-bench-tune-") as tmp:
-        for name in args.only.split(","):
+        for name in names:
             rows, summary, tune_s = bench_workload(name.strip(), args.budget, args.repeats,
                                                    args.workers, os.path.join(tmp, name),
                                                    halide)
