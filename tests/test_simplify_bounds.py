@@ -208,6 +208,11 @@ def _overflows(e, env):
                          E.Div: lambda: a // b if b else 0}[type(n)]()
                 if not n.type.can_represent(exact):
                     bad.append(n)
+            if isinstance(n, E.Call) and n.name == "shift_left" and S._no_overflow(n.type):
+                # a << k is a * 2**k: signed 32/64-bit overflow is undefined (Halide)
+                a, k = int(EV.eval(n.args[0], env)), int(EV.eval(n.args[1], env))
+                if 0 <= k < n.type.bits() and not n.type.can_represent(a << k):
+                    bad.append(n)
             if isinstance(n, E.Let):
                 # the body's variables: evaluate with the let bound
                 inner = dict(env)

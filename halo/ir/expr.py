@@ -16,7 +16,9 @@ matching Halide, which is the oracle):
 * `Select` has no short-circuit meaning: both arms are values.
 * Shifts (`Call` intrinsics `shift_left`/`shift_right`) by a negative amount
   shift the other way; by at least the width they give 0 (or the sign, for a
-  signed right shift).
+  signed right shift). A left shift is a multiplication by a power of two:
+  on signed 32/64-bit types its overflow is undefined like `Mul`'s (bounds
+  inference assumes it does not happen; the backends wrap).
 
 `Call` covers calls to Funcs (`CallType.FUNC`, multi-dimensional, before
 storage flattening), reads of input images (`CallType.IMAGE`) and pure

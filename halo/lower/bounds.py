@@ -157,8 +157,13 @@ class _Bounds:
             a = self.b(e.a)
             return Interval(_c(0, e.type), _c(k - 1, e.type))
         if b.is_bounded():
-            mag = E.Max(_abs(b.min), _abs(b.max))
-            return Interval(_c(0, e.type), E.Max(E.Sub(mag, _c(1, e.type)), _c(0, e.type)))
+            t = e.type
+            if t.is_uint():
+                return Interval(_c(0, t), E.Max(E.Sub(b.max, _c(1, t)), _c(0, t)))
+            # |b| of a narrow type's MIN wraps: take it 32 bits wide (|b| - 1 fits back)
+            w = t if t.bits() >= 32 else i32
+            mag = E.Max(_abs(_cast(w, b.min)), _abs(_cast(w, b.max)))
+            return Interval(_c(0, t), _cast(t, E.Max(E.Sub(mag, _c(1, w)), _c(0, w))))
         return Interval(_c(0, e.type), None)
 
     def b_Min(self, e):
@@ -190,17 +195,26 @@ class _Bounds:
                 return Interval(_c(0, e.type), None) if e.type.bits() >= 32 else type_bounds(e.type)
             if e.name in ("shift_left", "shift_right") and not e.type.is_float():
                 from ..ir.simplify import simplify
-                a, b = self.b(e.args[0]), self.b(e.args[1])
+                b = self.b(e.args[1])
                 lo = simplify(b.min) if b.min is not None else None
                 hi = simplify(b.max) if b.max is not None else None
-                if a.is_bounded() and isinstance(lo, E.Const) and isinstance(hi, E.Const) \
+                if isinstance(lo, E.Const) and isinstance(hi, E.Const) \
                         and 0 <= lo.value <= hi.value < e.type.bits():
-                    # monotonic in the value and in the amount: the corners bound it
-                    cs = [E.Call(e.type, e.name, (x, E.Const(e.args[1].type, k)),
-                                 E.CallType.INTRINSIC)
-                          for x in (a.min, a.max) for k in (lo.value, hi.value)]
-                    return _checked(e.type, Interval(E.Min(E.Min(cs[0], cs[1]), E.Min(cs[2], cs[3])),
-                                                     E.Max(E.Max(cs[0], cs[1]), E.Max(cs[2], cs[3]))))
+                    if e.name == "shift_right":
+                        # never overflows; monotonic in the value and the amount
+                        a = self.b(e.args[0])
+                        if a.is_bounded():
+                            cs = [E.Call(e.type, e.name, (x, E.Const(e.args[1].type, k)),
+                                         E.CallType.INTRINSIC)
+                                  for x in (a.min, a.max) for k in (lo.value, hi.value)]
+                            return Interval(E.Min(E.Min(cs[0], cs[1]), E.Min(cs[2], cs[3])),
+                                            E.Max(E.Max(cs[0], cs[1]), E.Max(cs[2], cs[3])))
+                    elif hi.value < e.type.bits() - 1:
+                        # a << k is a * 2**k (Halide's simplifier rewrites it so): the
+                        # same overflow rules as Mul, and a*2**k for lo <= k <= hi lies
+                        # between its two ends
+                        return union(*(self.b(E.Mul(e.args[0], E.Const(e.type, 1 << k)))
+                                       for k in (lo.value, hi.value)))
             if e.name in ("print", "print_when"):
                 return self.b(e.args[0] if e.name == "print" else e.args[1])
         return type_bounds(e.type)
