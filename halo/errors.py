@@ -2,11 +2,14 @@
 
 * `HaloError` (alias `HalideError`, Halide's name) is the root.
 * `CompileError`: the program or schedule is wrong (raised before running).
-* `RuntimeError_` / `BufferError`: a call was wrong (bad buffer, too small).
+* `RuntimeError_` / `BufferError`: a call was wrong (bad buffer, too small);
+  `DLPackError` for a DLPack exchange that cannot be done.
 * `CompilerToolError`: the C compiler or a device toolchain failed.
 * `InternalError`: a halo bug; the message says so and carries the IR.
 """
 from __future__ import annotations
+
+import builtins
 
 
 class HaloError(Exception):
@@ -26,6 +29,11 @@ class HaloRuntimeError(HaloError, RuntimeError):
 
 class BufferError(HaloRuntimeError):
     """A buffer's type, rank or extents do not fit the pipeline."""
+
+
+class DLPackError(BufferError, builtins.BufferError):
+    """A DLPack exchange is impossible (also Python's BufferError, which the
+    DLPack protocol tells consumers to expect)."""
 
 
 class RDomIndexError(CompileError, KeyError):

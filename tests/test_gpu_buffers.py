@@ -93,3 +93,32 @@ def test_dlpack_with_torch():
     assert torch.equal(back, t * 2)
     t[0, 0] = 100                                   # no copy: the Buffer sees it
     assert b[0, 0] == 100
+
+
+@needs_opencl
+def test_cpu_pipeline_reads_newer_device_data():
+    t = halo.Target(OPENCL)
+    a = np.arange(8 * 8, dtype=np.int32).reshape(8, 8)
+    mid = halo.Buffer(halo.Int(32), [8, 8]).device_malloc(t)
+    _scale(halo.Buffer(a), 3).realize(mid, t)
+    x, y = halo.Var("x"), halo.Var("y")
+    g = halo.Func("plus_one_on_cpu")
+    g[x, y] = mid[x, y] + 1
+    assert np.array_equal(np.asarray(g.realize([8, 8])), a * 3 + 1)
+    # a CPU pipeline writing a buffer makes its host copy the newer one
+    out = halo.Buffer(halo.Int(32), [8, 8]).device_malloc(t)
+    g.realize(out)
+    assert out.host_dirty() and not out.device_dirty()
+
+
+@needs_opencl
+def test_views_of_a_device_buffer_see_its_data():
+    t = halo.Target(OPENCL)
+    a = np.arange(8 * 8, dtype=np.int32).reshape(8, 8)
+    out = halo.Buffer(halo.Int(32), [8, 8]).device_malloc(t)
+    f = _scale(halo.Buffer(a), 2)
+    f.realize(out, t)
+    assert np.array_equal(np.asarray(out.cropped(0, 2, 3)), (a * 2)[:, 2:5])
+    f.realize(out, t)
+    assert out.device_dirty()
+    assert np.array_equal(np.asarray(out.reverse_axes()), (a * 2).T)

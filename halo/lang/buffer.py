@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import CompileError, BufferError
+from ..errors import CompileError, BufferError, DLPackError
+from ..runtime import dlpack
 from ..ir.types import Type, from_numpy
 from .names import anonymous, unique_name, internal_name
 
@@ -63,8 +64,7 @@ class Buffer:
                 arr = np.zeros(tuple(reversed(sizes)), dtype=first.numpy_dtype())
             mins = [0] * len(sizes)
         else:
-            a = _as_array(first)
-            arr = a if reverse_axes else a.transpose()
+            arr = _as_array(first, reverse_axes)
             mins = [0] * arr.ndim
         if arr.dtype == np.dtype(object):
             raise CompileError("Buffer cannot hold Python objects")
@@ -127,7 +127,7 @@ class Buffer:
 
     def has_device_allocation(self) -> bool:
         st = self._device(False)
-        return st is not None and st.dev is not None
+        return st is not None and st.allocated()
 
     def host_dirty(self) -> bool:
         st = self._device(False)
@@ -164,24 +164,64 @@ class Buffer:
         self._host_access()
         return self._arr if reverse_axes else self._arr.transpose()
 
-    def __dlpack__(self, *args, **kwargs):
-        """The host memory, no copy (after bringing back newer device data)."""
+    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+        """DLPack export without a copy: the CUDA device memory of a Buffer that
+        has a CUDA allocation (`__dlpack_device__` says which), else the host
+        array (after bringing back newer device data)."""
+        here = self.__dlpack_device__()
+        want = tuple(int(d) for d in dl_device) if dl_device is not None else here
+        st = self._device(False)
+        if want[0] in dlpack.CUDA_DEVICES:
+            if want != here:
+                raise DLPackError(f"Buffer {self._user_name} is on {dlpack.device_name(*here)},"
+                                  f" not {dlpack.device_name(*want)}: halo exports it only "
+                                  f"where it is (copy_to_device('host-cuda') moves it)")
+            if copy:
+                raise DLPackError(f"Buffer {self._user_name}: halo cannot copy a CUDA buffer "
+                                  f"for export (copy=True); export it and copy on the consumer")
+            return self._export_cuda(st, stream, max_version)
+        if want[0] != dlpack.CPU:
+            raise DLPackError(f"Buffer {self._user_name} cannot be exported to "
+                              f"{dlpack.device_name(*want)}: halo exports CUDA and host memory")
+        if here[0] != dlpack.CPU and copy is False:
+            raise DLPackError(f"Buffer {self._user_name} lives on {dlpack.device_name(*here)}:"
+                              f" exporting it to the host needs a copy, and copy=False")
         self._host_access()
-        return self._arr.__dlpack__(*args, **kwargs)
+        kwargs = {k: v for k, v in (("stream", stream), ("max_version", max_version),
+                                    ("dl_device", dl_device), ("copy", copy)) if v is not None}
+        return self._arr.__dlpack__(**kwargs)
+
+    def _export_cuda(self, st, stream, max_version):
+        if stream == 0:
+            raise DLPackError("__dlpack__: stream=0 is ambiguous for CUDA (DLPack spec); "
+                              "use 1 for the legacy default stream")
+        if st.host_dirty:
+            st.to_device(self._arr)
+        if stream != -1:
+            st.synchronize()        # halo's launches are done before the consumer's stream runs
+        a = self._arr
+        # the capsule holds the host array (and so the device copy) and the state
+        # itself, which survives device_free until the consumer lets go
+        return dlpack.export_capsule(
+            st.address(), st.dlpack_device(), a.dtype, a.shape,
+            [s // a.itemsize for s in a.strides], keep_alive=(a, st),
+            versioned=max_version is not None and max_version[0] >= 1,
+            read_only=not a.flags.writeable)
 
     def __dlpack_device__(self):
+        st = self._device(False)
+        if st is not None and st.allocated() and st.on_cuda():
+            return st.dlpack_device()
         return self._arr.__dlpack_device__()
 
     @staticmethod
     def from_dlpack(obj) -> "Buffer":
-        """A Buffer sharing the memory of any CPU DLPack producer (numpy, torch,
-        CuPy's host arrays...): no copy; axes reversed like Buffer(ndarray)."""
-        dev = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else (1, 0)
-        if int(dev[0]) not in (1, 3):        # kDLCPU, kDLCUDAHost
-            raise BufferError(f"from_dlpack: a tensor on DLPack device type {int(dev[0])} "
-                              f"(not host memory) cannot back a halo Buffer yet; move it to "
-                              f"the host first (e.g. tensor.cpu())")
-        return Buffer(np.from_dlpack(obj))
+        """A Buffer sharing the memory of a DLPack producer (numpy, torch, CuPy,
+        ...), without a copy; axes reversed like Buffer(ndarray). A tensor on
+        a CUDA or OpenCL device becomes the Buffer's device allocation: the
+        host copy stays empty until copy_to_host (or a host access) fetches
+        it, and the producer's memory is kept until the Buffer dies."""
+        return Buffer(_from_dlpack_array(obj))
 
     def _axis(self, i: int) -> int:
         return self._arr.ndim - 1 - i
@@ -278,11 +318,13 @@ class Buffer:
         return w
 
     def reverse_axes(self) -> "Buffer":
+        self._host_access()         # the view shares host memory, not the device copy
         b = Buffer(self._arr.transpose(), name=self._user_name)
         b._mins = list(reversed(self._mins))
         return b
 
     def cropped(self, dim: int, min: int, extent: int) -> "Buffer":
+        self._host_access()         # the view shares host memory, not the device copy
         lo = min - self._mins[dim]
         if lo < 0 or lo + extent > self.dim(dim).extent():
             raise BufferError(f"crop of Buffer {self._user_name} dimension {dim} to "
@@ -349,11 +391,37 @@ def _coords(coords):
     return tuple(int(c) for c in coords)
 
 
-def _as_array(obj) -> np.ndarray:
-    if isinstance(obj, np.ndarray):
-        return obj
+def _from_dlpack_array(obj, reverse_axes=True) -> np.ndarray:
+    """The host array for a DLPack producer: its own memory for a host tensor;
+    for a device tensor, an empty host copy whose device copy is the tensor.
+    Without reverse_axes, transposed (the device copy belongs to that view)."""
+    from ..runtime.device import adopt_device_memory
+    dev = obj.__dlpack_device__() if hasattr(obj, "__dlpack_device__") else (dlpack.CPU, 0)
+    kind = int(dev[0])
+    if kind in (dlpack.CPU, dlpack.CUDA_HOST):
+        arr = np.from_dlpack(obj)
+        return arr if reverse_axes else arr.transpose()
+    if kind not in dlpack.CUDA_DEVICES + (dlpack.OPENCL,):
+        raise DLPackError(f"from_dlpack: halo cannot use a tensor on "
+                          f"{dlpack.device_name(*dev)}; it takes host, CUDA and OpenCL "
+                          f"tensors")
+    # CUDA: halo launches on the legacy default stream (DLPack's stream 1)
+    tensor = dlpack.consume(obj, stream=1 if kind in dlpack.CUDA_DEVICES else None)
+    arr = dlpack.host_mirror(tensor)
+    arr = arr if reverse_axes else arr.transpose()
+    adopt_device_memory(arr, tensor)
+    return arr
+
+
+def _as_array(obj, reverse_axes=True) -> np.ndarray:
+    """numpy's view of obj's memory (no copy), transposed without reverse_axes."""
     if hasattr(obj, "__dlpack__") and not hasattr(obj, "__array_interface__"):
-        return np.from_dlpack(obj)
+        return _from_dlpack_array(obj, reverse_axes)
+    arr = obj if isinstance(obj, np.ndarray) else _asarray(obj)
+    return arr if reverse_axes else arr.transpose()
+
+
+def _asarray(obj) -> np.ndarray:
     try:
         return np.asarray(obj)
     except Exception as e:  # pragma: no cover - depends on the object

@@ -5,7 +5,10 @@ array, so the device copy (and Halide's `host_dirty` / `device_dirty`
 flags) is attached to the array object: every Buffer on that array shares
 it, as Halide's Buffer copies share one `halide_buffer_t`. Copies are lazy:
 `copy_to_device` copies only when the host is newer (or nothing is on the
-device yet), `copy_to_host` only when the device is newer.
+device yet), `copy_to_host` only when the device is newer. A device tensor
+taken through DLPack becomes the device copy of an empty host array of its
+layout (`adopt_device_memory`), marked newer. A CPU pipeline brings newer
+device data of its buffers back first (`host_call_states`).
 
 **GPU pipelines** keep their host part as the generated C function
 (halo.codegen.gpu_host); kernel launches and host/device syncs call back
@@ -29,20 +32,77 @@ import weakref
 import numpy as np
 
 from ..errors import BufferError, CompileError, HaloRuntimeError
+from . import dlpack
 from .jit import CompiledPipeline, _Slots, scalar_ctype
 
 
 # -- device state of arrays -----------------------------------------------------------------
 
 class DeviceState:
-    """The device copy of one host array, and which side is newer."""
+    """The device copy of one host array, and which side is newer.
 
-    def __init__(self, backend, nbytes):
-        self.backend = backend
+    A copy adopted from a DLPack producer (`adopt_device_memory`) knows its
+    device but not yet a backend: the backend, and with it the driver, is
+    looked up when the copy is first used, so importing a tensor works (and
+    its layout can be read) on a machine without that driver."""
+
+    def __init__(self, backend, nbytes, adopted=None):
+        self._backend = backend
         self.nbytes = nbytes
-        self.dev = None
+        self._dev = None
+        self.adopted = adopted          # a halo.runtime.dlpack.ImportedTensor, or None
         self.host_dirty = False
-        self.device_dirty = False
+        self.device_dirty = adopted is not None
+
+    @property
+    def backend(self):
+        if self._backend is None:
+            backend = backend_for_dlpack_device(self.adopted)
+            self._dev = backend.adopt(self.adopted)
+            self._backend = backend
+        return self._backend
+
+    @property
+    def dev(self):
+        if self._dev is None and self.adopted is not None:
+            self.backend                # adopting sets _dev
+        return self._dev
+
+    @dev.setter
+    def dev(self, value):
+        self._dev = value
+
+    def allocated(self) -> bool:
+        return self._dev is not None or self.adopted is not None
+
+    def lives_on(self, backend) -> bool:
+        """Whether this copy is in `backend`'s memory (without looking up a
+        backend for an adopted copy on another kind of device)."""
+        if self._backend is not None:
+            return self._backend is backend
+        return backend.dlpack_device_type == _adopted_family(self.adopted.device_type)
+
+    def on_cuda(self) -> bool:
+        if self.adopted is not None:
+            return self.adopted.device_type in dlpack.CUDA_DEVICES
+        return self.backend.dlpack_device_type == dlpack.CUDA
+
+    def dlpack_device(self) -> tuple:
+        """(DLPack device type, device id) of the device copy."""
+        if self.adopted is not None:
+            return self.adopted.device_type, self.adopted.device_id
+        return self.backend.dlpack_device_type, self.backend.ordinal
+
+    def address(self) -> int:
+        """The device address of the first element (CUDA only)."""
+        if self.adopted is not None:
+            return self.adopted.data
+        return int(self.dev)
+
+    def synchronize(self):
+        """Wait for halo's device work (none when the copy was only adopted)."""
+        if self._backend is not None:
+            self._backend.sync()
 
     def malloc(self):
         if self.dev is None:
@@ -64,6 +124,40 @@ class DeviceState:
         if self.device_dirty and self.dev is not None:
             _copy_back(self.backend, host, self.dev)
         self.device_dirty = False
+
+
+def _adopted_family(device_type: int) -> int:
+    """The device type of the backend that runs adopted memory: CUDA for
+    managed memory too."""
+    return dlpack.CUDA if device_type == dlpack.CUDA_MANAGED else device_type
+
+
+def adopt_device_memory(arr: np.ndarray, tensor) -> DeviceState:
+    """Make `tensor` (an ImportedTensor on a device) the device copy of the
+    host array `arr`, which has its layout; the device copy is the newer one."""
+    with _states_lock:
+        st = DeviceState(None, _span_bytes(arr), adopted=tensor)
+        key = id(arr)
+        _states[key] = (weakref.ref(arr, lambda _r, k=key: _states.pop(k, None)), st)
+        return st
+
+
+def host_call_states(arguments, values) -> list:
+    """Before a CPU pipeline runs: bring newer device data of its buffers to
+    the host. Returns the states of its outputs, whose host copies the call
+    makes newer (the caller marks them after the call)."""
+    if not _states:
+        return []
+    written = []
+    for a, v in zip(arguments, values):
+        if a.kind == "param":
+            continue
+        st = device_state(v[0])
+        if st is not None:
+            st.to_host(v[0])
+            if a.kind == "output":
+                written.append(st)
+    return written
 
 
 _states: dict = {}            # id(array) -> (weakref to array, DeviceState)
@@ -127,6 +221,23 @@ def _copy_back(backend, arr: np.ndarray, dev):
 
 
 # -- backends ------------------------------------------------------------------------------------
+
+def backend_for_dlpack_device(tensor):
+    """The backend for device memory adopted from a DLPack producer."""
+    family = _adopted_family(tensor.device_type)
+    try:
+        if family == dlpack.CUDA:
+            from .cuda import get_cuda
+            return get_cuda()
+        if family == dlpack.OPENCL:
+            from .opencl import get_opencl
+            return get_opencl()
+    except HaloRuntimeError as e:
+        raise type(e)(f"A buffer imported through DLPack holds its data on {tensor.device}; "
+                      f"using it needs halo's {'CUDA' if family == dlpack.CUDA else 'OpenCL'} "
+                      f"backend: {e}") from None
+    raise BufferError(f"halo has no backend for DLPack device {tensor.device}")
+
 
 def backend_for(target=None):
     """The device backend for a target's GPU feature (OpenCL unless CUDA)."""
@@ -249,17 +360,22 @@ class _CallState:
         self.error = None
         self.args = {}                  # slot -> (array, DeviceState, persistent)
         self.internal = {}              # slot -> (host pointer, DeviceState)
+        self.foreign = []               # device copies of outputs on another backend
         for i, (a, v) in enumerate(zip(pipeline.arguments, values)):
             if a.kind == "param":
                 continue
             arr = v[0]
             st = device_state(arr)
-            if st is not None and st.backend is backend:
+            if st is not None and st.lives_on(backend):
                 self.args[i] = (arr, st, True)
-            else:
-                st = DeviceState(backend, _span_bytes(arr))
-                st.host_dirty = True            # the host copy is the truth
-                self.args[i] = (arr, st, False)
+                continue
+            if st is not None:                  # newer data on another device: via the host
+                st.to_host(arr)
+                if a.kind == "output":
+                    self.foreign.append(st)
+            st = DeviceState(backend, _span_bytes(arr))
+            st.host_dirty = True                # the host copy is the truth
+            self.args[i] = (arr, st, False)
 
     def _buffer(self, slot, host, nbytes):
         """(host bytes as an array, DeviceState) of a slot."""
@@ -307,6 +423,8 @@ class _CallState:
         for i, (arr, st, persistent) in self.args.items():
             if not persistent and self.p.arguments[i].kind == "output":
                 st.to_host(arr)
+        for st in self.foreign:
+            st.host_dirty = True
 
 
 def _scalar(t, ptr):

@@ -145,7 +145,10 @@ class CompiledPipeline:
             slots.lock.acquire()
         try:
             self._fill(slots, values)
+            written = host_call_states(self.arguments, values)   # newer device data first
             self._check(self._call(slots.argv, slots.minsv))
+            for st in written:
+                st.host_dirty = True
         finally:
             slots.lock.release()
 
@@ -160,3 +163,11 @@ class CompiledPipeline:
             res.append((idx, [(out[k + 2 * d], out[k + 2 * d + 1]) for d in range(dims)]))
             k += 2 * dims
         return res
+
+
+def host_call_states(arguments, values):
+    """halo.runtime.device.host_call_states, bound on first use (device.py
+    imports this module)."""
+    global host_call_states
+    from .device import host_call_states
+    return host_call_states(arguments, values)

@@ -15,7 +15,7 @@ import threading
 
 import numpy as np
 
-from ..errors import HaloRuntimeError
+from ..errors import BufferError, HaloRuntimeError
 
 INSTALL_HINT = ("install pyopencl and an OpenCL driver; for a CPU OpenCL device (no GPU "
                 "needed): pip install pyopencl pocl-binary-distribution")
@@ -52,6 +52,8 @@ def load_icd_globally():
 
 class OpenCLBackend:
     name = "OpenCL"
+    dlpack_device_type = 4              # kDLOpenCL
+    ordinal = 0
 
     def __init__(self):
         try:
@@ -110,6 +112,25 @@ class OpenCLBackend:
     # -- memory ---------------------------------------------------------------------------
     def malloc(self, nbytes: int):
         return self.cl.Buffer(self.context, self.cl.mem_flags.READ_WRITE, max(int(nbytes), 1))
+
+    def adopt(self, tensor):
+        """A `cl.Buffer` over the cl_mem of a tensor taken from a DLPack producer
+        (halo.runtime.dlpack); it must belong to halo's context."""
+        mem = self.cl.Buffer.from_int_ptr(tensor.data, retain=True)
+        if mem.context.int_ptr != self.context.int_ptr:
+            raise BufferError(f"A buffer imported through DLPack lives in another OpenCL "
+                              f"context than halo's ({self.describe()}); halo can only use "
+                              f"cl_mem objects of its own context (halo.runtime.opencl."
+                              f"get_opencl().context)")
+        if tensor.byte_offset:
+            nbytes = mem.size - tensor.byte_offset
+            try:
+                mem = mem.get_sub_region(tensor.byte_offset, nbytes)
+            except self.cl.Error as e:
+                raise BufferError(f"A buffer imported through DLPack starts {tensor.byte_offset}"
+                                  f" bytes into its cl_mem, which OpenCL cannot address as a "
+                                  f"sub-buffer on {self.describe()}: {e}") from None
+        return mem
 
     def to_device(self, dev, host: np.ndarray):
         if host.nbytes:
