@@ -106,6 +106,27 @@ def free_variables(node) -> set:
     return found
 
 
+def bound_names(node) -> set:
+    """Names bound inside `node`: loop variables and (statement or
+    expression) lets. Inside a loop body, these are what vary with it."""
+    names = set()
+
+    class V(IRVisitor):
+        def visit_For(self, s):
+            names.add(s.name)
+            self.generic(s)
+
+        def visit_LetStmt(self, s):
+            names.add(s.name)
+            self.generic(s)
+
+        def visit_Let(self, e):
+            names.add(e.name)
+            self.generic(e)
+    V().visit(node)
+    return names
+
+
 def calls_in(node, call_type=None) -> list:
     """All Call nodes in `node` (optionally of one CallType), in visit order."""
     found = []

@@ -32,6 +32,7 @@ from .sliding_window import slide_windows
 from .sink_vector_loops import sink_vectorized_loops
 from .prefetch import inject_prefetches
 from .unswitch_clamps import unswitch_clamps
+from .partition_loops import partition_loops
 from .storage_flattening import buffer_name, flatten_storage
 from .hoist_storage import hoist_storage
 from .compute_with import compute_with_pairs, fuse_compute_with, keep_adjacent
@@ -140,6 +141,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = log("key_memoized_allocations", key_memoized_allocations, body, env)
     body = log("unswitch_clamps", unswitch_clamps, body)
     body = log("simplify", simplify, body)
+    body = log("partition_loops", partition_loops, body)
     # After simplify: compares simplified values; before CSE, which would hide them.
     body = log("fold_lets", fold_lets, body, _dense_strides(arguments))
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)

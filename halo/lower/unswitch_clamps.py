@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import IRMutator, IRVisitor, expand_lets, free_variables, substitute
+from ..ir.mutator import (IRMutator, IRVisitor, bound_names, expand_lets, free_variables,
+                           substitute)
 from ..ir.simplify import simplify
 from ..ir.types import i32
 from .bounds import Interval, bounds_of_expr
@@ -35,7 +36,7 @@ class _Unswitch(IRMutator):
         if s.kind != S.ForKind.VECTORIZED:
             return s if body is s.body else S.For(s.name, s.min, s.extent, s.kind, body)
         flat = _inline_lets(body)
-        inner_names = _defined_inside(flat) | {s.name}
+        inner_names = bound_names(flat) | {s.name}
         clamps = _find_clamps(flat, s.name, inner_names)
         if not clamps:
             return s if body is s.body else S.For(s.name, s.min, s.extent, s.kind, body)
@@ -92,17 +93,6 @@ def _inline_lets(stmt):
                 return expand_lets(substitute(self.env, node))
             return super().generic(node)
     return M().mutate(stmt)
-
-
-def _defined_inside(stmt) -> set:
-    names = set()
-
-    class V(IRVisitor):
-        def visit_For(self, s):
-            names.add(s.name)
-            self.generic(s)
-    V().visit(stmt)
-    return names
 
 
 def _is_clamp(n):
