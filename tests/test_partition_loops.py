@@ -107,21 +107,37 @@ def test_steady_state_has_no_min_and_bounds_are_exact():
     loop = S.For("x", E.Const(i32, 0), E.Const(i32, 20), S.ForKind.SERIAL, body)
     out = partition_loops(loop)
     loops = _loops(out)
+    # constant bounds: the empty prologue is dropped, no lets are needed
+    assert [(lp.min.value, lp.extent.value) for lp in loops] == [(0, 18), (18, 2)]
+    assert not _has(loops[0].body, E.Min)
+    assert _has(loops[1].body, E.Min)
+
+
+def test_symbolic_bounds_give_three_loops():
+    """for x in [0, n): in[max(x - 2, 0)] + in[min(x + 3, m)]."""
+    x, n, m = E.Variable(i32, "x"), E.Variable(i32, "n"), E.Variable(i32, "m")
+    idx = E.Add(E.Max(E.Sub(x, E.Const(i32, 2)), E.Const(i32, 0)),
+                E.Min(E.Add(x, E.Const(i32, 3)), m))
+    body = S.Store("out", E.Load(i32, "in", idx), x)
+    loop = S.For("x", E.Const(i32, 0), n, S.ForKind.SERIAL, body)
+    out = partition_loops(loop)
+    loops = _loops(out)
     assert len(loops) == 3
-    steady = loops[1]
-    assert not _has(steady.body, E.Min)
-    assert _has(loops[0].body, E.Min) and _has(loops[2].body, E.Min)
-    # evaluate the lets: steady range [0, 18)
+    assert not _has(loops[1].body, E.Min) and not _has(loops[1].body, E.Max)
     from halo.interp.evaluate import ExprEvaluator
-    EV = ExprEvaluator(None)
-    env = {}
-    s = out
-    while isinstance(s, S.LetStmt):
-        env[s.name] = EV.eval(s.value, env)
-        s = s.body
-    starts = [int(v) for k, v in env.items() if "steady_start" in k]
-    ends = [int(v) for k, v in env.items() if "steady_end" in k]
-    assert starts == [0] and ends == [18]
+    ev = ExprEvaluator(None)
+    for nv, mv in [(0, 5), (1, 5), (10, 8), (10, 100), (4, -3)]:
+        env = {"n": np.int32(nv), "m": np.int32(mv)}
+        s = out
+        while isinstance(s, S.LetStmt):
+            env[s.name] = ev.eval(s.value, env)
+            s = s.body
+        start = [int(v) for k, v in env.items() if "steady_start" in k][0]
+        end = [int(v) for k, v in env.items() if "steady_end" in k][0]
+        # steady iff x - 2 >= 0 and x + 3 <= m; the range is exactly those x in [0, n)
+        want = [xv for xv in range(nv) if xv >= 2 and xv + 3 <= mv]
+        assert list(range(start, end)) == want or (not want and start == end), (nv, mv)
+        assert 0 <= start <= end <= max(nv, 0)
 
 
 def test_loop_that_stores_what_a_test_reads_is_not_partitioned():

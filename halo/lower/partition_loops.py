@@ -72,14 +72,23 @@ def _three_loops(s, body, steady, lower, upper):
         E.Add(b, E.Const(i64, 1)) for b in upper)))                         # v <= b
     start = E.Min(start, hi64)
     end = E.Max(end, start)
-    sv, ev = E.Variable(i32, start_name), E.Variable(i32, end_name)
-    loops = S.Block((
-        S.For(s.name, s.min, E.Sub(sv, s.min), s.kind, body),
-        S.For(s.name, sv, E.Sub(ev, sv), s.kind, steady),
-        S.For(s.name, ev, E.Sub(E.Add(s.min, s.extent), ev), s.kind, body),
-    ))
-    return S.LetStmt(start_name, simplify(E.Cast(i32, start)),
-                     S.LetStmt(end_name, simplify(E.Cast(i32, end)), loops))
+    start, end = simplify(E.Cast(i32, start)), simplify(E.Cast(i32, end))
+    sv = start if isinstance(start, E.Const) else E.Variable(i32, start_name)
+    ev = end if isinstance(end, E.Const) else E.Variable(i32, end_name)
+    stop = E.Add(s.min, s.extent)
+    parts = [(s.min, E.Sub(sv, s.min), body), (sv, E.Sub(ev, sv), steady),
+             (ev, E.Sub(stop, ev), body)]
+    loops = []
+    for lo, ext, b in parts:
+        ext = simplify(ext)
+        if not (isinstance(ext, E.Const) and ext.value <= 0):    # provably empty: dropped
+            loops.append(S.For(s.name, simplify(lo), ext, s.kind, b))
+    out = loops[0] if len(loops) == 1 else S.Block(tuple(loops))
+    if ev is not end:
+        out = S.LetStmt(end_name, end, out)
+    if sv is not start:
+        out = S.LetStmt(start_name, start, out)
+    return out
 
 
 def _balanced(op, parts):
