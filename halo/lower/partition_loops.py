@@ -33,14 +33,14 @@ from ..ir.mutator import IRMutator, IRVisitor, bound_names, free_variables
 from ..ir.simplify import _linear, simplify
 from ..ir.types import i32, i64
 
-_counter = itertools.count()
-
-
 def partition_loops(stmt):
     return _Partition().mutate(stmt)
 
 
 class _Partition(IRMutator):
+    def __init__(self):
+        self.counter = itertools.count()   # per pipeline: same source, same cache key
+
     def visit_For(self, s):
         body = self.mutate(s.body)
         if s.kind != S.ForKind.SERIAL or s.min.type != i32 or _has_inner_loop(body):
@@ -57,12 +57,11 @@ class _Partition(IRMutator):
             steady = _Decide(tests.decided).mutate(steady)
         if steady is body:
             return s if body is s.body else S.For(s.name, s.min, s.extent, s.kind, body)
-        return _three_loops(s, body, steady, lower, upper)
+        return _three_loops(s, body, steady, lower, upper, next(self.counter))
 
 
-def _three_loops(s, body, steady, lower, upper):
+def _three_loops(s, body, steady, lower, upper, k):
     """prologue [min, start), steady [start, end), epilogue [end, min + extent)."""
-    k = next(_counter)
     start_name, end_name = f"{s.name}.steady_start{k}", f"{s.name}.steady_end{k}"
     lo64, hi64 = E.Cast(i64, s.min), E.Cast(i64, E.Add(s.min, s.extent))   # [lo64, hi64)
     # balanced trees of the distinct bounds: a loop with hundreds of tests
