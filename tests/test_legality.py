@@ -146,6 +146,77 @@ def test_rfactor_float_sum_vectorized_over_the_new_var():
     check(build, [64], [img], rtol=1e-5)
 
 
+def test_rfactor_of_a_split_rvar_in_parallel_strips():
+    """Halide's pattern: split an RVar, rfactor its outer part (rows 0..99 in
+    strips of 8: 8 does not divide 100, so the strips carry a predicate)."""
+    from conftest import check
+    img = np.random.default_rng(2).integers(0, 256, size=(100, 40), dtype=np.uint8)
+
+    def build(H, im):
+        x, u = H.Var("x"), H.Var("u")
+        ryo, ryi = H.RVar("ryo"), H.RVar("ryi")
+        r = H.RDom([(0, 40), (0, 100)], "r")
+        h = H.Func("hist")
+        h[x] = 0
+        h[H.i32(im[r.x, r.y]) % 16] += 1
+        h.update(0).split(r.y, ryo, ryi, 8)
+        intm = h.update(0).rfactor(ryo, u)
+        intm.compute_root().update(0).parallel(u)
+        return h
+    (out,) = check(build, [16], [img])
+    assert out.sum() == img.size
+
+
+def test_rfactor_of_a_split_rvar_inner_part_vectorized():
+    """Vectorize a sum: split r.x by 8 and rfactor the inner part into u."""
+    from conftest import check
+    img = np.random.default_rng(3).random((5, 37), dtype=np.float32)
+
+    def build(H, im):
+        y, u = H.Var("y"), H.Var("u")
+        rxo, rxi = H.RVar("rxo"), H.RVar("rxi")
+        r = H.RDom([(0, 37)], "r")
+        s = H.Func("s")
+        s[y] = H.f32(0)
+        s[y] += im[r.x, y]
+        s.update(0).split(r.x, rxo, rxi, 8)
+        intm = s.update(0).rfactor(rxi, u)
+        intm.compute_root().vectorize(u, 8)
+        intm.update(0).reorder(u, rxo).vectorize(u, 8)
+        return s
+    check(build, [5], [img], rtol=1e-5)
+
+
+def test_rfactor_keeps_the_names_of_the_other_rvars():
+    """After rfactor(r.y, u) the intermediate's update still iterates r.x,
+    so it can be scheduled by the RVar object, as in Halide."""
+    from conftest import check
+    img = np.random.default_rng(4).random((16, 24), dtype=np.float32)
+
+    def build(H, im):
+        x, u = H.Var("x"), H.Var("u")
+        r = H.RDom([(0, 24), (0, 16)], "r")
+        f = H.Func("f")
+        f[x] = H.f32(0)
+        f[x] += im[r.x, r.y] * H.f32(x + 1)
+        intm = f.update(0).rfactor(r.y, u)
+        intm.compute_root().update(0).reorder(u, r.x).vectorize(u, 8)
+        return f
+    check(build, [3], [img], rtol=1e-5)
+
+
+def test_rfactor_after_fusing_rvars_is_refused():
+    x, u = hl.Var("x"), hl.Var("u")
+    r = hl.RDom([(0, 4), (0, 4)], "r")
+    f = hl.Func("f")
+    f[x] = 0
+    f[x] += r.x + r.y
+    f.update(0).fuse(r.x, r.y, hl.RVar("rf"))
+    with pytest.raises(hl.CompileError, match=r"f\.update\(0\): rfactor\(\) after fuse\(\) "
+                                              r"of the RVar"):
+        f.update(0).rfactor(hl.RVar("rf"), u)
+
+
 def test_rfactor_errors_name_the_stage():
     x, u = hl.Var("x"), hl.Var("u")
     r = hl.RDom([(0, 4)])

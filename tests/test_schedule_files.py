@@ -680,3 +680,37 @@ def test_compute_with_round_trip():
     exec(pipe(a).schedule_source(), {"hl": hl, **c})
     assert logs(c) == logs(a)
     np.testing.assert_array_equal(run(b, [W, H]), reference(build(), [W, H]))
+
+
+def _hist_algorithm(img):
+    x = hl.Var("x")
+    r = hl.RDom([(0, img.shape[1]), (0, img.shape[0])], "r")
+    h = hl.Func("hist")
+    h[x] = 0
+    h[hl.i32(hl.Buffer(img, "im")[r.x, r.y]) % 16] += 1
+    return h, r
+
+
+def test_rfactor_schedule_round_trips_and_keeps_the_algorithm_hash(tmp_path):
+    """rfactor rewrites the Func's update: the hash must still be that of the
+    algorithm as written (a fresh copy accepts the file), and the file must
+    carry the intermediate's own directives."""
+    from halo.schedule.serialize import algorithm_hash
+    img = np.random.default_rng(5).integers(0, 256, size=(50, 24), dtype=np.uint8)
+    h, r = _hist_algorithm(img)
+    fresh, _ = _hist_algorithm(img)
+    u, ryo, ryi = hl.Var("u"), hl.RVar("ryo"), hl.RVar("ryi")
+    h.update(0).split(r.y, ryo, ryi, 8)
+    intm = h.update(0).rfactor(ryo, u)
+    intm.compute_root().update(0).parallel(u)
+    assert algorithm_hash(hl.Pipeline(h)) == algorithm_hash(hl.Pipeline(fresh))
+    path = tmp_path / "hist.json"
+    hl.Pipeline(h).save_schedule(str(path))
+    data = json.loads(path.read_text())
+    assert [e["directive"] for e in data["funcs"]["hist_intm"]] == ["compute_root", "parallel"]
+    p = hl.Pipeline(fresh)
+    p.apply_schedule(str(path))
+    got = np.asarray(p.realize([16]))
+    want = np.bincount((img.astype(np.int64) % 16).ravel(), minlength=16)
+    assert got.tolist() == want.tolist()
+    assert "parallel" in p.lowered_stmt()

@@ -164,8 +164,10 @@ class Interpreter:
             if env is None:
                 continue
             mask = env.pop("__mask__")
+            # only the points the predicates keep: the others may read outside inputs
+            env = {k: np.broadcast_to(g, mask.shape)[mask] for k, g in env.items()}
             for i, a in exprs:
-                v = np.broadcast_to(self.ev.eval(a, env), mask.shape)[mask]
+                v = np.broadcast_to(self.ev.eval(a, env), (int(mask.sum()),))
                 if v.size:
                     lo[i] = min(lo[i], int(v.min()))
                     hi[i] = max(hi[i], int(v.max()))
@@ -210,8 +212,14 @@ class Interpreter:
                 mask = mask & np.broadcast_to(self.ev.eval(p, env), shape)
             if not mask.any():
                 continue
-            vals = [np.broadcast_to(self.ev.eval(v, env), shape) for v in d.values]
-            coords = [np.broadcast_to(self.ev.eval(a, env), shape) for a in d.args]
+            at = shape
+            if not mask.all():
+                # only the points the predicates keep: the others may read outside
+                # inputs (a predicate on a pure Var, as rfactor of a split RVar gives)
+                env = {k: np.broadcast_to(g, shape)[mask] for k, g in env.items()}
+                at, mask = (int(mask.sum()),), np.ones(int(mask.sum()), dtype=bool)
+            vals = [np.broadcast_to(self.ev.eval(v, env), at) for v in d.values]
+            coords = [np.broadcast_to(self.ev.eval(a, env), at) for a in d.args]
             if not coords:                      # a 0-D Func
                 for arr, v in zip(r.arrays, vals):
                     arr[()] = v

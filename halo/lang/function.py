@@ -48,6 +48,13 @@ class Function:
     params: dict = field(default_factory=dict)
     callees: dict = field(default_factory=dict)      # name -> Function
     wraps: str | None = None     # for an in_() wrapper: the name it copies
+    # The definitions as the user wrote them, kept when a schedule directive
+    # (rfactor) rewrites `definitions`: the algorithm hash is of these.
+    algorithm_definitions: list | None = None
+
+    def user_definitions(self) -> list:
+        return self.algorithm_definitions if self.algorithm_definitions is not None \
+            else self.definitions
 
     def defined(self) -> bool:
         return bool(self.definitions)

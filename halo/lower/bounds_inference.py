@@ -223,6 +223,8 @@ class BoxFinder:
                               (iv.min if iv2.min is None else E.Max(iv.min, iv2.min)),
                               iv2.max if iv.max is None else
                               (iv.max if iv2.max is None else E.Min(iv.max, iv2.max)))
+        if self.conds:
+            iv = self._through_guards(a, iv)
         if not iv.is_bounded():
             who = self.user_names.get(self.consumer, self.consumer)
             me = self.user_names.get(self.name, self.name)
@@ -237,6 +239,34 @@ class BoxFinder:
                                f"dimension {dim}; clamp the index (data-dependent indices into a "
                                f"computed Func need explicit bounds)")
         return Interval(simplify(iv.min), simplify(iv.max))
+
+    def _through_guards(self, a, iv):
+        """Bound `a` again with each guarded expression it contains as one
+        variable, narrowed by its guard: under `if (u*8 + ryi < 100)` (an
+        RVar split by rfactor) `u*8 + ryi` is at most 99, a fact interval
+        arithmetic over u and ryi apart cannot see."""
+        full = self.full(a)
+        mapping, scope = {}, dict(self.scope)
+        for c in self.conds:
+            for g, kind, limit in _guarded_terms(self.full(c)):
+                if isinstance(g, E.Variable) or not _contains(full, g):
+                    continue
+                name = f"guarded.{len(mapping)}"
+                giv, liv = bounds_of_expr(g, self.scope), bounds_of_expr(limit, self.scope)
+                lo, hi = giv.min, giv.max
+                if kind == "max" and liv.max is not None:
+                    hi = liv.max if hi is None else E.Min(hi, liv.max)
+                if kind == "min" and liv.min is not None:
+                    lo = liv.min if lo is None else E.Max(lo, liv.min)
+                mapping[g] = E.Variable(g.type, name)
+                scope[name] = Interval(lo, hi)
+        if not mapping:
+            return iv
+        iv2 = bounds_of_expr(_replace_terms(full, mapping), scope)
+        return Interval(iv2.min if iv.min is None else
+                        (iv.min if iv2.min is None else E.Max(iv.min, iv2.min)),
+                        iv2.max if iv.max is None else
+                        (iv.max if iv2.max is None else E.Min(iv.max, iv2.max)))
 
     def _exact(self, a):
         """isl bounds for the part of `a` affine in constant-bounded loops."""
@@ -274,6 +304,40 @@ def _expand(e, lets, loop_names, depth=0):
     if not names:
         return expand_lets(e)
     return _expand(substitute(names, e), lets, loop_names, depth + 1)
+
+
+def _guarded_terms(cond):
+    """(expr, kind, limit) for each conjunct `expr < limit` (kind "max") or
+    `expr > limit` (kind "min"), and the <=, >= forms, of an if-condition."""
+    if isinstance(cond, E.And):
+        return _guarded_terms(cond.a) + _guarded_terms(cond.b)
+    if not isinstance(cond, (E.LT, E.LE, E.GT, E.GE)) or cond.a.type != i32:
+        return []
+    off = {E.LT: -1, E.LE: 0, E.GT: 1, E.GE: 0}[type(cond)]
+    limit = cond.b if off == 0 else E.Add(cond.b, _c(off))
+    return [(cond.a, "max" if isinstance(cond, (E.LT, E.LE)) else "min", limit)]
+
+
+def _contains(e, sub) -> bool:
+    found = []
+
+    class V(IRMutator):
+        def generic(self, n):
+            if not found and n == sub:
+                found.append(n)
+                return n
+            return super().generic(n)
+    V().mutate(e)
+    return bool(found)
+
+
+def _replace_terms(e, mapping):
+    class M(IRMutator):
+        def generic(self, n):
+            if isinstance(n, E.Expr) and n in mapping:
+                return mapping[n]
+            return super().generic(n)
+    return M().mutate(e)
 
 
 def _narrow(cond, scope):

@@ -344,7 +344,7 @@ def rfactor(owner, *pairs):
         pairs = tuple(pairs[0])
     if len(pairs) == 2 and isinstance(pairs[0], RVar) and isinstance(pairs[1], Var):
         pairs = ((pairs[0], pairs[1]),)
-    d = fn.definitions[k]
+    d = _with_rvar_splits_applied(fn.definitions[k], sched, sname)
     preserved = {}
     for pr in pairs:
         if not (isinstance(pr, (tuple, list)) and len(pr) == 2 and isinstance(pr[0], RVar)
@@ -352,9 +352,10 @@ def rfactor(owner, *pairs):
             raise CompileError(f"In schedule for {sname}: rfactor() takes (RVar, Var) pairs, "
                                f"got {pr!r}")
         if pr[0].name() not in d.rvars():
+            shown = [dom.user_name + v[len(dom.name):] if v.startswith(dom.name + ".") else v
+                     for dom in d.rdoms for v in dom.vars]
             raise CompileError(f"In schedule for {sname}: rfactor() of '{pr[0].name()}', which "
-                               f"is not an RVar of this stage; its RVars: "
-                               f"{', '.join(d.rvars())}")
+                               f"is not an RVar of this stage; its RVars: {', '.join(shown)}")
         if pr[1].name() in fn.pure_args:
             raise CompileError(f"In schedule for {sname}: rfactor() needs a new Var, but "
                                f"'{pr[1].name()}' is already a dimension of {fn.user_name}")
@@ -406,6 +407,18 @@ def rfactor(owner, *pairs):
             d_in.args, d_in.values, d_in.rdoms + (r_in.domain(),),
             StageSchedule.default(list(intm._f.pure_args),
                                   [rv for dom in d_in.rdoms + (r_in.domain(),) for rv in dom.vars]))
+    if remaining:
+        _restore_rvar_names(intm._f, r_in, remaining, d)
+    elif d.predicates():
+        # every RVar preserved: the domain's predicates now guard intm's update
+        d_in = intm._f.definitions[-1]
+        pred = None
+        for p in d.predicates():
+            q = substitute(mapping, p)
+            pred = q if pred is None else E.And(pred, q)
+        ref_node = E.Call(t, intm._f.name, d_in.args, E.CallType.FUNC, 0)
+        guarded = E.Select(pred, d_in.values[0], ref_node)
+        intm._f.definitions[-1] = Definition(d_in.args, (guarded,), d_in.rdoms, d_in.schedule)
     # f's update now reduces intm over the preserved RVars.
     r_out = RDom([(Expr._wrap(b[0]), Expr._wrap(b[1])) for rv, b in zip(rvars, bounds)
                   if rv in preserved], name=f"{fn.user_name}_r")
@@ -413,12 +426,116 @@ def rfactor(owner, *pairs):
     new_rv = [E.Variable(i32, x.name()) for x in r_out]
     value = op(E.Call(t, fn.name, tuple(pv), E.CallType.FUNC, 0),
                E.Call(t, intm._f.name, tuple(pv + new_rv), E.CallType.FUNC, 0))
+    if fn.algorithm_definitions is None:
+        fn.algorithm_definitions = list(fn.definitions)
     fn.definitions[k] = Definition(tuple(pv), (value,), (r_out.domain(),),
                                    StageSchedule.default(list(fn.pure_args),
                                                          [x.name() for x in r_out]))
     fn.callees[intm._f.name] = intm._f
     _record(owner, "rfactor", [list(p) for p in pairs])
     return intm
+
+
+def _with_rvar_splits_applied(d, sched, sname):
+    """`d` with the stage's splits of RVars made into RVars of their own, as
+    Halide's rfactor does: split(r.y, ryo, ryi, 8) turns r.y over [lo, lo + n)
+    into ryi over [0, 8) and ryo over [0, ceil(n / 8)), with r.y replaced by
+    lo + ryo*8 + ryi and, unless 8 divides n, the predicate ryo*8 + ryi < n
+    (GuardWithIf: the only tail an RVar may have). Renames carry over; a fuse
+    of RVars is refused."""
+    from ..ir.mutator import substitute
+    from ..ir.simplify import simplify
+    from ..ir.types import i32
+    from ..lang.function import Definition
+    entries = [[name, lo, ext, dom] for dom in d.rdoms
+               for name, (lo, ext) in zip(dom.vars, dom.bounds)]
+    names = [e[0] for e in entries]
+    mapping, preds = {}, list(d.predicates())
+    for sp in sched.splits:
+        if sp.kind == "fuse" and (sp.inner in names or sp.outer in names):
+            raise CompileError(f"In schedule for {sname}: rfactor() after fuse() of the RVar "
+                               f"'{sp.inner if sp.inner in names else sp.outer}' is not "
+                               f"supported; rfactor first, then fuse() the stages it returns")
+        if sp.old not in names:
+            continue                     # a pure Var's split: f's new update starts afresh
+        i = names.index(sp.old)
+        name, lo, ext, dom = entries[i]
+        if sp.kind == "rename":
+            entries[i][0] = names[i] = sp.outer
+            mapping = {k: substitute({name: E.Variable(i32, sp.outer)}, v)
+                       for k, v in mapping.items()}
+            mapping[name] = E.Variable(i32, sp.outer)
+            continue
+        if sp.kind != "split":
+            raise CompileError(f"In schedule for {sname}: rfactor() after {sp.kind}() of "
+                               f"the RVar '{sp.old}' is not supported; rfactor first, then "
+                               f"{sp.kind}() the stages it returns")
+        f = simplify(sp.factor if isinstance(sp.factor, E.Expr) else E.Const(i32, sp.factor))
+        if not isinstance(f, E.Const) or f.value <= 0:
+            raise CompileError(f"In schedule for {sname}: rfactor() of an RVar split by a "
+                               f"non-constant factor ({sp.old})")
+        k = f.value
+        outer, inner = E.Variable(i32, sp.outer), E.Variable(i32, sp.inner)
+        flat = E.Add(E.Mul(outer, f), inner)
+        n = simplify(ext)
+        if not (isinstance(n, E.Const) and n.value % k == 0):
+            preds.append(E.LT(flat, n))
+        value = E.Add(lo, flat)
+        mapping = {a: substitute({name: value}, v) for a, v in mapping.items()}
+        mapping[name] = value
+        entries[i:i + 1] = [[sp.inner, E.Const(i32, 0), f, dom],
+                            [sp.outer, E.Const(i32, 0),
+                             simplify(E.Div(E.Add(n, E.Const(i32, k - 1)), f)), dom]]
+        names = [e[0] for e in entries]
+    if not mapping:
+        return d
+    preds = [substitute(mapping, p) for p in preds]
+    return Definition(tuple(substitute(mapping, a) for a in d.args),
+                      tuple(substitute(mapping, v) for v in d.values),
+                      _derived_domains(entries, preds), d.schedule)
+
+
+def _derived_domains(entries, preds):
+    """Domains over the given (name, min, extent, original domain) entries,
+    grouped by original domain and keeping its names (schedule files and
+    error messages then name them as the user did); not registered as RDoms
+    of their own. The predicates go to the first."""
+    from ..lang.var import ReductionDomain
+    doms, by_origin = [], {}
+    for name, lo, ext, origin in entries:
+        dom = by_origin.get(id(origin))
+        if dom is None:
+            dom = ReductionDomain.__new__(ReductionDomain)
+            dom.name, dom.user_name = origin.name, origin.user_name
+            dom.vars, dom.bounds, dom.predicates = [], [], []
+            by_origin[id(origin)] = dom
+            doms.append(dom)
+        dom.vars.append(name)
+        dom.bounds.append((lo, ext))
+    if doms:
+        doms[0].predicates = list(preds)
+    return tuple(doms)
+
+
+def _restore_rvar_names(intm, r_in, remaining, d):
+    """intm's update iterates fresh RVars (r_in); name them as f's stage did,
+    so `intm.update(0).vectorize(r.x)` finds r.x, as in Halide."""
+    from ..ir.mutator import substitute
+    from ..ir.types import i32
+    from ..lang.function import Definition
+    from .schedule import StageSchedule
+    back = {nv.name(): E.Variable(i32, rv) for nv, (rv, _) in zip(r_in, remaining)}
+    origin = {name: dom for dom in d.rdoms for name in dom.vars}
+    d_in = intm.definitions[-1]
+    preds = [substitute(back, p) for dom in d_in.rdoms for p in dom.predicates]
+    entries = [[rv, lo, ext, origin[rv]] for rv, (lo, ext) in remaining]
+    rdoms = _derived_domains(entries, preds)
+    pure = [a.name for a in d_in.args if isinstance(a, E.Variable) and a.name not in back]
+    intm.definitions[-1] = Definition(
+        tuple(substitute(back, a) for a in d_in.args),
+        tuple(substitute(back, v) for v in d_in.values), rdoms,
+        StageSchedule.default([p for p in intm.pure_args if p in pure],
+                              [rv for rv, _ in remaining]))
 
 
 def prefetch(owner, target, at, from_, offset=1,

@@ -41,7 +41,7 @@ def check_stage_races(f, k: int, d, definition_inlined) -> None:
                 raise CompileError(
                     f"In schedule for {stage}: the {kind} loop '{dim.var}' over RVar "
                     f"'{_pretty(rv)}' may introduce a race condition: {conflict}. "
-                    f"Run it serially, or use atomic() once it is supported")
+                    f"Run it serially, or make the update atomic(): f.update(i).atomic()")
 
 
 def _pretty(rv):

@@ -66,8 +66,10 @@ def _def_nodes(d):
         yield from dom.predicates
 
 
-def _algorithm_functions(outputs) -> list:
-    """Every Function reachable from `outputs`, in first-use order."""
+def _algorithm_functions(outputs, as_written=True) -> list:
+    """Every Function reachable from `outputs`, in first-use order: through
+    the definitions as the user wrote them, or (`as_written=False`) as
+    directives such as rfactor rewrote them, which reach their new Funcs."""
     order, seen = [], set()
     queue = list(outputs)
     while queue:
@@ -77,16 +79,23 @@ def _algorithm_functions(outputs) -> list:
         seen.add(fn.name)
         order.append(fn)
         callees = getattr(fn, "callees", {}) or {}
-        for d in fn.definitions:
+        for d in (fn.user_definitions() if as_written else fn.definitions):
             for node in _def_nodes(d):
                 for name in _calls(node):
                     c = callees.get(name)
                     if c is not None and c.name not in seen:
                         queue.append(c)
         for c in callees.values():        # not seen in the IR (should not happen)
-            if c.name not in seen:
+            if c.name not in seen and not (as_written and _made_by_schedule(fn, c)):
                 queue.append(c)
     return order
+
+
+def _made_by_schedule(fn, callee) -> bool:
+    """A Func that a directive of fn's schedule created (rfactor's intermediate):
+    part of the schedule, not of the algorithm."""
+    return fn.algorithm_definitions is not None and not any(
+        callee.name in _calls(node) for d in fn.algorithm_definitions for node in _def_nodes(d))
 
 
 def _calls(node) -> list:
@@ -113,7 +122,7 @@ def _wrappers(fn) -> list:
 
 def _scheduled_functions(outputs) -> list:
     """The algorithm's Functions, then the wrappers schedules made (`in_`)."""
-    fns = _algorithm_functions(outputs)
+    fns = _algorithm_functions(outputs, as_written=False)
     i = 0
     while i < len(fns):
         for w in _wrappers(fns[i]):
@@ -132,11 +141,12 @@ def _keys(fns) -> dict:
     return keys
 
 
-def _rdoms(fns) -> dict:
-    """Internal RDom name -> (canonical name, ReductionDomain), in first-use order."""
+def _rdoms(fns, algorithm=False) -> dict:
+    """Internal RDom name -> (canonical name, ReductionDomain), in first-use order
+    (of the definitions as written, with `algorithm`)."""
     out, count = {}, {}
     for fn in fns:
-        for d in fn.definitions:
+        for d in (fn.user_definitions() if algorithm else fn.definitions):
             for dom in d.rdoms:
                 if dom.name in out:
                     continue
@@ -226,7 +236,7 @@ def algorithm_text(pipeline) -> str:
         for table in (getattr(fn, "inputs", {}), getattr(fn, "params", {})):
             for name, obj in sorted(table.items(), key=lambda kv: kv[0]):
                 objects.setdefault(name, obj)
-    for internal, (canon, dom) in _rdoms(fns).items():
+    for internal, (canon, dom) in _rdoms(fns, algorithm=True).items():
         namer.add(internal, getattr(dom, "user_name", None) or "r")
 
     def base_name(obj, internal):
@@ -260,7 +270,7 @@ def algorithm_text(pipeline) -> str:
     for fn in fns:
         body.append(f"func {namer.names[fn.name]}({', '.join(rename(a) for a in fn.pure_args)})"
                     f" -> {', '.join(str(t) for t in fn.output_types)}")
-        for k, d in enumerate(fn.definitions):
+        for k, d in enumerate(fn.user_definitions()):
             for dom in d.rdoms:
                 bounds = ", ".join(f"[{pr.p(lo)}, {pr.p(ext)}]" for lo, ext in dom.bounds)
                 preds = " && ".join(pr.p(x) for x in dom.predicates)
@@ -492,7 +502,7 @@ def _roles(name, args) -> str:
         return "VVV"
     if name == "rename":
         return "VV"
-    if name in ("reorder", "serial"):
+    if name in ("reorder", "serial", "rfactor"):      # rfactor: [RVar, Var] pairs
         return "V" * n
     if name in ("vectorize", "unroll", "parallel"):
         return "VNT"
@@ -646,7 +656,7 @@ class _Applier:
             raise _err(self.label, f"{where}: {err}") from None
         except TypeError as err:
             raise _err(self.label, f"{where}: bad arguments {args!r}: {err}") from None
-        if name in ("in_", "clone_in"):
+        if name in ("in_", "clone_in", "rfactor"):     # each makes a new Func
             self.refresh()
 
 
