@@ -232,3 +232,39 @@ def test_vectorized_loop_moves_inside_serial_recursion():
     vec = re.search(r"vectorized \(f\S*\.s1\.xi", text)
     rec = re.search(r"for \(f\S*\.s1\.r\S*\.x", text)
     assert vec and rec and vec.start() > rec.start(), text
+
+
+def test_unscheduled_reduction_is_computed_at_its_consumers_innermost_loop():
+    """Halide's default: a Func with updates cannot be inlined, so an inline
+    `sum` (or any unscheduled reduction) is computed per point of its one
+    consumer, in a stack-sized buffer, not over the whole image at the root."""
+    from conftest import check
+    img = np.random.default_rng(9).random((7, 12), dtype=np.float32)
+
+    def build(H, im):
+        x, y = H.Var("x"), H.Var("y")
+        r = H.RDom([(0, 3)])
+        c = H.BoundaryConditions.repeat_edge(im)
+        g = H.Func("g")
+        g[x, y] = H.sum(c[x + r.x, y]) * 2
+        return g
+    check(build, [12, 7], [img], rtol=1e-6)
+    g = build(hl, hl.Buffer(img))
+    nest = hl.Pipeline(g).loop_nest_text()
+    assert re.search(r"for \(g[$\d]*\.s0\.x", nest).start() < nest.index("produce sum")
+    assert "[1] HALO_ALIGN64" in hl.Pipeline(g).c_source()
+
+
+def test_reduction_read_by_two_consumers_stays_at_the_root():
+    x = hl.Var("x")
+    r = hl.RDom([(0, 4)])
+    h = hl.Func("h")
+    h[x] = 0
+    h[x] += x * r.x
+    a, b = hl.Func("a"), hl.Func("b")
+    a[x] = h[x] + 1
+    b[x] = a[x] + h[x]
+    a.compute_root()
+    nest = hl.Pipeline(b).loop_nest_text()
+    assert re.search(r"produce h\b", nest).start() < re.search(r"produce a\b", nest).start()
+    assert np.asarray(b.realize([5])).tolist() == [2 * 6 * v + 1 for v in range(5)]

@@ -1,9 +1,10 @@
 """The Funcs a pipeline uses, where each is computed, and in which order.
 
 `find_environment` collects every Function reachable from the outputs.
-`decide_compute_levels` applies the default schedule (outputs and Funcs with
-updates are `compute_root`, everything else inlined) under the user's
-choices, and `realization_order` sorts the non-inlined Functions so that
+`decide_compute_levels` applies the default schedule under the user's
+choices (outputs are computed at the root; a Func with updates, which cannot
+be inlined, at the innermost loop of its consumer, as in Halide; everything
+else inlined), and `realization_order` sorts the non-inlined Functions so that
 producers come before consumers.
 """
 from __future__ import annotations
@@ -39,10 +40,43 @@ def decide_compute_levels(env: dict, outputs) -> dict:
             if s.explicit_compute and s.compute_level.is_inlined():
                 raise CompileError(f"Func {f.user_name} has update definitions and cannot be "
                                    f"inlined")
-            levels[name] = s.compute_level if s.explicit_compute else LoopLevel.root()
+            levels[name] = s.compute_level if s.explicit_compute else None
         else:
             levels[name] = s.compute_level
+    for name in [n for n, lv in levels.items() if lv is None]:
+        levels[name] = _innermost_of_consumer(name, env, levels) or LoopLevel.root()
     return levels
+
+
+def _innermost_of_consumer(name, env, levels):
+    """Halide computes an unscheduled Func with updates (an inline `sum`) at
+    the innermost loop of its consumer: the one non-inlined Func stage that
+    calls it, at its innermost serial or parallel loop. None (compute_root)
+    when several stages call it, the caller is inlined, or its loops are GPU
+    loops."""
+    from ..ir import expr as E
+    from ..ir.mutator import calls_in
+    from ..ir.stmt import ForKind
+    users = []
+    for c in env.values():
+        if c.name == name:
+            continue                      # its own updates read it
+        for k, d in enumerate(c.definitions):
+            nodes = (*d.args, *d.values)
+            if any(call.name == name for n in nodes for call in calls_in(n, E.CallType.FUNC)):
+                users.append((c, k))
+    if len(users) != 1:
+        return None
+    c, k = users[0]
+    if levels.get(c.name) is None or levels[c.name].is_inlined():
+        return None
+    dims = c.definitions[k].schedule.dims
+    if any(dim.kind.is_gpu() for dim in dims) or c.definitions[k].schedule.specializations:
+        return None
+    for dim in dims:                      # innermost first
+        if dim.kind in (ForKind.SERIAL, ForKind.PARALLEL):
+            return LoopLevel("at", c.name, dim.var, k)
+    return None
 
 
 def realization_order(env: dict, levels: dict, outputs) -> list:
