@@ -696,6 +696,7 @@ def test_rfactor_schedule_round_trips_and_keeps_the_algorithm_hash(tmp_path):
     algorithm as written (a fresh copy accepts the file), and the file must
     carry the intermediate's own directives."""
     from halo.schedule.serialize import algorithm_hash
+    hl.RDom([(0, 4)], "r")      # the RDom below is then `r$N` internally, not `r`
     img = np.random.default_rng(5).integers(0, 256, size=(50, 24), dtype=np.uint8)
     h, r = _hist_algorithm(img)
     fresh, _ = _hist_algorithm(img)

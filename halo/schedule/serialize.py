@@ -143,25 +143,34 @@ def _keys(fns) -> dict:
 
 def _rdoms(fns, algorithm=False) -> dict:
     """Internal RDom name -> (canonical name, ReductionDomain), in first-use order
-    (of the definitions as written, with `algorithm`)."""
+    of the definitions as written, then (unless `algorithm`) of any RDom a
+    directive made (rfactor), so an RDom keeps its file name however it is
+    scheduled."""
     out, count = {}, {}
-    for fn in fns:
-        for d in (fn.user_definitions() if algorithm else fn.definitions):
-            for dom in d.rdoms:
-                if dom.name in out:
-                    continue
-                user = getattr(dom, "user_name", None) or "r"
-                n = count[user] = count.get(user, 0) + 1
-                out[dom.name] = (user if n == 1 else f"{user}#{n}", dom)
+    doms = [dom for fn in fns for d in fn.user_definitions() for dom in d.rdoms]
+    if not algorithm:
+        doms += [dom for fn in fns for d in fn.definitions for dom in d.rdoms]
+    for dom in doms:
+        if dom.name in out:
+            continue
+        user = getattr(dom, "user_name", None) or "r"
+        n = count[user] = count.get(user, 0) + 1
+        out[dom.name] = (user if n == 1 else f"{user}#{n}", dom)
     return out
 
 
 def _rvar_map(fns) -> dict:
     """Internal RVar name (`r$2.x`) -> file name (`r.x`)."""
+    canon = {internal: c for internal, (c, _) in _rdoms(fns).items()}
     m = {}
-    for internal, (canon, dom) in _rdoms(fns).items():
-        for v in dom.vars:
-            m[v] = canon + v[len(internal):] if v.startswith(internal) else v
+    # rfactor's derived domains share their origin's name but hold only some
+    # of its RVars: map the RVars of every domain, not just the first seen.
+    for fn in fns:
+        for d in fn.user_definitions() + list(fn.definitions):
+            for dom in d.rdoms:
+                for v in dom.vars:
+                    m.setdefault(v, canon[dom.name] + v[len(dom.name):]
+                                 if v.startswith(dom.name) else v)
     return m
 
 
