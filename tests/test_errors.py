@@ -973,3 +973,45 @@ def test_imageparam_set_bounds_is_checked():
             run(shape, mins)
     p.set(4)
     run((4, 4), [0, 1])
+
+
+@pytest.mark.parametrize("kind", ["parallel", "vectorize"])
+def test_storage_outside_a_concurrent_loop_it_is_computed_in(kind):
+    """Found by the fuzzer (a store_at outside a parallel loop): every
+    iteration wrote its own, overlapping region into the one buffer at once,
+    and an update stage raced (wrong sums in most runs). Halide refuses it
+    ("potential race condition"); so does halo, naming the Func and loop."""
+    x, y, yo, yi = hl.Var("x"), hl.Var("y"), hl.Var("yo"), hl.Var("yi")
+    r = hl.RDom([(0, 50)])
+    f, out = hl.Func("race_f"), hl.Func("race_out")
+    f[x, y] = x * y
+    f[x, y] += r.x
+    out[x, y] = f[x, y] + f[x, y + 3]
+    getattr(out.split(y, yo, yi, 8), kind)(yi)
+    f.compute_at(out, yi).store_at(out, yo)
+    with pytest.raises(hl.CompileError, match=rf"Func race_f is stored outside the "
+                                              rf"{kind.replace('ze', 'zed')} loop over "
+                                              rf"race_out.yi but computed within it"):
+        out.realize([20, 16])
+    f.store_at(out, yi)          # inside the loop: each iteration has its own
+    np.testing.assert_array_equal(np.asarray(out.realize([20, 16])),
+                                  interp.realize(out, [20, 16])[0])
+
+
+def test_memoize_of_a_func_fused_by_compute_with():
+    """Found by the fuzzer (seed=4242 index=1172: the second call differed
+    from the first): a cache hit of f0 skipped its loops, and f1's stage,
+    fused into them, with it. Halide 21 gives wrong values on the second
+    call too; halo refuses, naming both Funcs."""
+    x, y = hl.Var("x"), hl.Var("y")
+    f0, f1, out = hl.Func("mw_f0"), hl.Func("mw_f1"), hl.Func("mw_out")
+    f0[x, y] = x + y
+    f1[x, y] = x * y
+    out[x, y] = f0[x, y] + f1[x, y] * 100 + f1[x, y + 1]
+    f0.compute_at(out, x)
+    f1.compute_at(out, x).compute_with(f0, y)
+    f1.memoize()
+    with pytest.raises(hl.CompileError, match=r"Func mw_f1: memoize\(\) is not possible here: "
+                                              r"its loops are fused with mw_f0's "
+                                              r"\(compute_with\)"):
+        out.realize([4, 3])

@@ -137,3 +137,85 @@ def test_rfactor_of_an_update_that_ignores_the_other_rvars():
         return out
     (got,) = check(build, [3, 2])
     np.testing.assert_array_equal(got, [[1009] * 3, [1110] * 3])
+
+
+def test_an_input_read_at_hundreds_of_sites():
+    """seed=1111 index=5544 (RecursionError): the box of an input read at
+    many sites was the chain min(min(min(...))) of every read's bound, one
+    level per read, and simplifying it passed Python's recursion limit. The
+    bounds are now deduplicated and combined as a balanced tree."""
+    n = 300
+
+    def build(hl, inp):
+        x, y = hl.Var("x"), hl.Var("y")
+        terms = [inp[hl.clamp(y * k + 1, 0, 63)] for k in range(n)]
+        while len(terms) > 1:        # a balanced sum: only the box is deep
+            terms = [sum(terms[j:j + 2][1:], terms[j]) for j in range(0, len(terms), 2)]
+        out = hl.Func("out")
+        out[x, y] = terms[0]
+        return out
+    inp = np.arange(64, dtype=np.int32) * 3
+    # numpy is the oracle (Halide takes seconds to compile 300 loads)
+    (got,) = check(build, [3, 4], [inp], halide_oracle=False)
+    row = sum(inp[np.clip(np.arange(4) * k + 1, 0, 63)] for k in range(n))
+    np.testing.assert_array_equal(got, np.tile(row[:, None], (1, 3)))
+
+
+def test_the_generator_never_divides_a_float_by_a_wrapped_zero():
+    """seed=1111 index=5812 and 5860 (C backend and interpreter disagree,
+    one giving a number where the other gives NaN): the generator wrote a
+    float division as `a / (abs(b) + 1)`, trusting the denominator to be at
+    least 1, but for a uint8 b of 255 the `+ 1` wraps to 0. x / 0 is an
+    infinity or a NaN, and Halide (fast-math by default) defines nothing
+    after that: min/max of a NaN, for one, differs between backends and
+    with operand order. The denominator is now formed in floating point."""
+    import random
+
+    import halo
+    from halo.testing import fuzz
+    g = fuzz.Gen(random.Random(0))
+    a = fuzz.N("hl.f32(-3.0)", ("f", 32), M=3.0, fb=0)
+    for t in (("u", 8), ("u", 16), ("u", 32)):
+        b = fuzz.N(f"hl.cast({fuzz.tcode(t)}, {fuzz.trange(t)[1]})", t, 0, fuzz.trange(t)[1])
+        q = g.fbin("/", a, b)
+        f = halo.Func("q")
+        f[halo.Var("x")] = eval(q.src, {"hl": halo})
+        (got,) = halo.interp.realize(f, [1])
+        assert np.isfinite(got).all(), (q.src, got)
+
+
+def test_two_prefetches_in_one_loop():
+    """Found when prefetch() joined the fuzzer's schedules: a second
+    prefetch at the same loop took the first one's statement for the top of
+    the loop body and missed the lets under it, so its addresses used a
+    loop coordinate before its definition ("variable 'out.s0.y' is used
+    before it is defined")."""
+    def build(hl, inp):
+        x, y, yi = hl.Var("x"), hl.Var("y"), hl.Var("yi")
+        f0, out = hl.Func("f0"), hl.Func("out")
+        f0[x, y] = inp[x, y] + 1
+        out[x, y] = f0[x, y] + inp[x, y + 1]
+        out.split(y, y, yi, 2)
+        f0.compute_root()
+        out.prefetch(f0, yi, y, 1, hl.PrefetchBoundStrategy.Clamp)
+        out.prefetch(f0, yi, yi, 1)
+        return out
+    a = np.arange(80, dtype=np.int32).reshape(8, 10)
+    (got,) = check(build, [6, 5], [a])
+    np.testing.assert_array_equal(got, a[:5, :6] + 1 + a[1:6, :6])
+
+
+def test_int32_modulo_by_a_constant_near_int_max():
+    """seed=4242 index=108 (halo vs Halide): Halide 21 rewrites (x - 1) %
+    2147483647 as (x + 2147483646) % 2147483647, which overflows int32, and
+    gives -1 for x = 2; the generator now keeps e's max + K within int32.
+    halo is right, so Halide is left out."""
+    def build(hl):
+        x, y = hl.Var("x"), hl.Var("y")
+        out = hl.Func("out")
+        out[x, y] = ((x - 1) % 2147483647, (x - y) % 2147483645)
+        return out
+    a, b = check(build, [6, 5], halide_oracle=False)
+    xs, ys = np.arange(6)[None, :], np.arange(5)[:, None]
+    np.testing.assert_array_equal(a, np.broadcast_to((xs - 1) % 2147483647, (5, 6)))
+    np.testing.assert_array_equal(b, (xs - ys) % 2147483645)

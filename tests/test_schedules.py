@@ -1075,25 +1075,29 @@ def _random_loop_schedule(data, stage, pure_stage, const, counter):
             const.update({xi, yi})
 
 
-def _random_level(data, f, consumer, consumer_state=(False, False), allow_inline=True):
+def _random_level(data, f, consumer, consumer_state=(False, False, False), allow_inline=True):
     """compute_inline / compute_root / compute_at one of consumer's loops,
-    sometimes with store_root. States are (inlined, inside a vectorized loop)."""
-    consumer_inlined, consumer_in_vec = consumer_state
+    sometimes with store_root. States are (inlined, inside a vectorized loop,
+    inside a parallel or vectorized loop)."""
+    consumer_inlined, consumer_in_vec, consumer_concurrent = consumer_state
     choices = (["inline"] if allow_inline else []) + ["root"] + \
         ([] if consumer_inlined else ["at", "at"])
     c = data.draw(st.sampled_from(choices), label=f"level_{f.name()}")
     if c == "inline":
         f.compute_inline()
-        return True, consumer_in_vec
+        return True, consumer_in_vec, consumer_concurrent
     if c == "root":
         f.compute_root()
-        return False, False
+        return False, False, False
     dims = _dims(_last_stage(consumer))
     i = data.draw(st.integers(0, len(dims) - 1), label="at")
     f.compute_at(consumer, dims[i].var)
-    if data.draw(st.booleans(), label="store_root"):
-        f.store_root()
     from halo.ir.stmt import ForKind
+    concurrent = consumer_concurrent or any(
+        d.kind in (ForKind.PARALLEL, ForKind.VECTORIZED) for d in dims[i:])
+    # (storage outside a parallel or vectorized loop it is computed in is a race: refused)
+    if not concurrent and data.draw(st.booleans(), label="store_root"):
+        f.store_root()
     in_vec = consumer_in_vec or any(d.kind == ForKind.VECTORIZED for d in dims[i:])
     if in_vec:
         # see test_compute_at_vectorized_loop_with_parallel_producer (xfail)
@@ -1102,7 +1106,7 @@ def _random_level(data, f, consumer, consumer_state=(False, False), allow_inline
             for d in _dims(st_):
                 if d.kind == ForKind.PARALLEL:
                     st_.serial(d.var)
-    return False, in_vec
+    return False, in_vec, concurrent
 
 
 def _last_stage(f):

@@ -10,6 +10,11 @@ matching Halide, which is the oracle):
   backends wrap (two's complement), so it is never C undefined behaviour.
 * `Cast` from float to int truncates toward zero (out of range: undefined, as
   in Halide); int to narrower int wraps; `Reinterpret` keeps the bits.
+* Float results are defined only while they stay finite: Halide compiles
+  with fast-math, so once a NaN or an infinity appears nothing is promised.
+  halo's backends differ there too: `Min`/`Max` with a NaN operand give
+  `a < b ? a : b` in C (which operand comes out depends on the simplifier's
+  operand order) and the NaN in the interpreter.
 * Both operands of every binary node have the node's operand type: the front
   end (`halo.lang.coerce`) inserts casts before nodes are built, so the IR
   never relies on implicit promotion.

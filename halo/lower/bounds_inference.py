@@ -47,15 +47,48 @@ class BoundsResult:
 
 
 class _Box:
-    """Union of intervals per dimension (None until something is touched)."""
+    """Union of intervals per dimension (None until something is touched).
+
+    The distinct bounds of each dimension are kept apart and combined as a
+    balanced min/max tree: a Func read at hundreds of sites (inlined
+    stencils) would otherwise give a chain as deep as the number of reads,
+    past Python's recursion limit in every later pass."""
 
     def __init__(self, dims):
-        self.dims = [None] * dims
+        self._mins = [{} for _ in range(dims)]     # dict as an ordered set
+        self._maxes = [{} for _ in range(dims)]
+        self._unbounded_min = [False] * dims
+        self._unbounded_max = [False] * dims
         self.touched = False
 
     def add(self, i, iv):
         self.touched = True
-        self.dims[i] = iv if self.dims[i] is None else union(self.dims[i], iv)
+        for bound, parts, unbounded in ((iv.min, self._mins, self._unbounded_min),
+                                        (iv.max, self._maxes, self._unbounded_max)):
+            if bound is None:
+                unbounded[i] = True
+            else:
+                parts[i][bound] = None
+
+    @property
+    def dims(self):
+        out = []
+        for i in range(len(self._mins)):
+            if not self._mins[i] and not self._maxes[i] and not (
+                    self._unbounded_min[i] or self._unbounded_max[i]):
+                out.append(None)
+                continue
+            lo = None if self._unbounded_min[i] else _balanced(E.Min, list(self._mins[i]))
+            hi = None if self._unbounded_max[i] else _balanced(E.Max, list(self._maxes[i]))
+            out.append(Interval(lo, hi))
+        return out
+
+
+def _balanced(op, parts):
+    while len(parts) > 1:
+        parts = [op(parts[j], parts[j + 1]) if j + 1 < len(parts) else parts[j]
+                 for j in range(0, len(parts), 2)]
+    return parts[0]
 
 
 class BoxFinder:

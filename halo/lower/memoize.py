@@ -29,13 +29,23 @@ def memoized_funcs(env) -> list:
 def guard_memoized_produce(nest, env, levels, store_levels):
     funcs = memoized_funcs(env)
     for f in funcs:
-        _check(f, levels[f.name], store_levels[f.name])
+        _check(f, levels[f.name], store_levels[f.name], _fused_with(f, env))
     if not funcs:
         return nest
     return _Guard({f.name for f in funcs}).mutate(nest)
 
 
-def _check(f, level, store):
+def _fused_with(f, env):
+    """The Func whose loops compute_with() fuses with f's, or None."""
+    for g in env.values():
+        for d in g.definitions:
+            level = getattr(d.schedule, "compute_with", None)
+            if level is not None and f.name in (g.name, level.func):
+                return env.get(level.func if g is f else g.name)
+    return None
+
+
+def _check(f, level, store, fused=None):
     why = None
     if level.is_inlined():
         why = "it is inlined; compute it at the root or at a loop"
@@ -47,6 +57,9 @@ def _check(f, level, store):
         why = "hoist_storage() shares its storage"
     elif len(f.output_types) > 1:
         why = "it is a Tuple"
+    elif fused is not None:
+        # a cache hit skips f's loops, which also run the other Func's stage
+        why = f"its loops are fused with {fused.user_name}'s (compute_with)"
     if why:
         raise CompileError(f"Func {f.user_name}: memoize() is not possible here: {why}")
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..errors import CompileError
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import IRMutator, substitute
+from ..ir.mutator import IRMutator, IRVisitor, substitute
 from ..ir.simplify import simplify
 from ..ir.types import i32
 from ..schedule.schedule import LoopLevel, PrefetchBoundStrategy
@@ -62,6 +62,23 @@ def _inject(nest, env, levels, f, stage, p, user_names, loop_name_of):
     return nest
 
 
+def _iteration_lets(body):
+    """(name, value) of the lets in `body` outside its inner loops, in order:
+    one value per iteration of the loop whose body it is."""
+    found = []
+
+    class Lets(IRVisitor):
+        def visit_LetStmt(self, s):
+            found.append((s.name, s.value))
+            self.visit(s.body)
+
+        def visit_For(self, s):
+            pass
+
+    Lets().visit(body)
+    return found
+
+
 def _find_input(env, name):
     for f in env.values():
         obj = getattr(f, "inputs", {}).get(name)
@@ -98,15 +115,13 @@ class _Inject(IRMutator):
     def _prefetch_stmt(self, loop):
         """What one iteration of `loop` reads of the target, `offset` ahead."""
         kind = "image" if self.p.kind == "image" else "func"
-        lets, body = [], loop.body
-        while isinstance(body, S.LetStmt):     # leading lets are opaque to the box
-            lets.append((body.name, body.value))
-            body = body.body
         box = box_touched(loop.body, self.p.target, self.dims, self.user_names, kind=kind)
         if not box.touched or any(iv is None or not iv.is_bounded() for iv in box.dims):
             return S.Evaluate(E.Const(i32, 0))
+        # The box keeps the body's outermost lets as symbols, and the prefetch
+        # goes above them (above those of a prefetch injected before, too)
         expanded = {}
-        for name, value in lets:
+        for name, value in _iteration_lets(loop.body):
             expanded[name] = substitute(expanded, value)
         ahead = {loop.name: E.Add(E.Variable(i32, loop.name), E.Const(i32, self.p.offset))}
         box = [(simplify(substitute(ahead, substitute(expanded, iv.min))),

@@ -243,7 +243,46 @@ def build_loop_nest(env, order, definitions, outputs, levels, store_levels) -> S
                                    f"at or outside compute_at")
     _check_uses_inside(stmt, env, [n for n in order if n not in out_names and
                                    not levels[n].is_root()])
+    for n in order:
+        if n not in out_names and not levels[n].is_root() and store_levels[n] != levels[n]:
+            _check_storage_not_shared(stmt, env, env[n], levels[n], store_levels[n])
     return stmt
+
+
+_CONCURRENT = (S.ForKind.PARALLEL, S.ForKind.VECTORIZED, S.ForKind.GPU_BLOCK)
+
+
+def _check_storage_not_shared(stmt, env, f, level, store):
+    """Storage outside a parallel, vectorized or GPU block loop that f is
+    computed in would be written by many iterations at once: the regions
+    they compute overlap, and update stages race (Halide refuses it too)."""
+    from ..ir.mutator import IRVisitor
+    loop = _loop_name(env, level, f)
+    outer = None if store.is_root() else _loop_name(env, store, f)
+    found = []
+
+    class V(IRVisitor):
+        def __init__(self):
+            self.stack = []
+
+        def visit_For(self, s):
+            self.stack.append(s)
+            if s.name == loop:
+                names = [x.name for x in self.stack]
+                start = names.index(outer) + 1 if outer in names else 0
+                found.extend(x for x in self.stack[start:] if x.kind in _CONCURRENT)
+            self.generic(s)
+            self.stack.pop()
+    V().visit(stmt)
+    if found:
+        bad = found[0]
+        m = re.match(r"^(.*?)\.s\d+\.(.*)$", bad.name)
+        where = f"{env[m.group(1)].user_name}.{m.group(2)}" if m and m.group(1) in env \
+            else bad.name
+        raise CompileError(f"Func {f.user_name} is stored outside the {bad.kind.value} loop "
+                           f"over {where} but computed within it: its iterations would share "
+                           f"(and race on) its storage. Store it at or inside that loop, or "
+                           f"make the loop serial")
 
 
 def _loop_name(env, level, f):

@@ -26,7 +26,16 @@ RDoms (with `where`), and a Param. Schedules: split (every tail strategy),
 tile, fuse, reorder, rename, vectorize, unroll, parallel, serial,
 compute_root/compute_at/compute_inline, store_root/store_at, fold_storage,
 reorder_storage, align_bounds, bound/bound_extent, in_/clone_in wrappers,
-rfactor, atomic and specialize.
+rfactor, atomic, specialize, compute_with (with a LoopAlignStrategy),
+hoist_storage/hoist_storage_root, memoize and prefetch (every
+PrefetchBoundStrategy). Each case's C code runs twice: memoized Funcs come
+from the cache the second time, and both calls must agree.
+
+With `--gpu`, every case gets a GPU schedule instead (gpu_tile, Funcs
+computed at the root, per block with gpu_threads and store_in(GPUShared),
+or per thread; gpu_single_thread for scatters) and runs on OpenCL, PoCL's
+CPU device being enough, against Halide's OpenCL target. Kernel builds make
+such a case about twice as slow, so CI leaves them to tests/test_gpu*.py.
 
 Outcomes: ok; mismatch or crash (failures); halo_rejected (halo refuses and
 Halide refuses too); halo_only_rejected (halo refuses what Halide runs: a
@@ -34,8 +43,8 @@ missing feature or an over-strict check, reported for triage);
 halide_rejected (the oracle refuses or crashes after halo and the
 interpreter agreed).
 
-A case is reproducible from (seed, index) for a given version of this
-generator: `python -m halo.testing.fuzz --seed S --show I` prints the
+A case is reproducible from (seed, index[, --gpu]) for a given version of
+this generator: `python -m halo.testing.fuzz --seed S --show I` prints the
 standalone program; `--minimize` shrinks it.
 
     python -m halo.testing.fuzz --cases 2000 --seed 1 --jobs 2 --log run.jsonl
@@ -56,6 +65,37 @@ import traceback
 import warnings
 
 import numpy as np
+
+# ---------------------------------------------------------------------------------------
+# Bugs of the oracle (Halide 21) that the fuzzer met: the generator steers
+# around each, and each has a minimal reproducer in the tests named.
+
+KNOWN_HALIDE_BUGS = (
+    ("int32 hl.maximum/hl.minimum and int32 min/max updates over an RDom give INT_MIN "
+     "(loop-bound tightening computes `min - INT_MIN`); generated through int64 or as a "
+     "select", "tests/test_fuzz_regressions.py::test_int32_max_update_from_int_min"),
+    ("cast(u32, cast(i64, f)) is folded into cast(u32, f), undefined for negative f; "
+     "the generator wraps explicitly", "Gen.cast in this module"),
+    ("u32 masks of negated int64 products give 0 everywhere",
+     "tests/test_fuzz_regressions.py::test_u32_masks_of_negated_int64_products"),
+    ("prefetch() of an ImageParam, then of a Func, at one loop: internal error in "
+     "StorageFlattening.cpp (storage_permutation.size() == op->bounds.size()); not met "
+     "here, where only Funcs are prefetched (Halide's Python prefetch() takes no Buffer)",
+     "f.prefetch(inp, yi, y); f.prefetch(g, yi, yi) with g computed at the root"),
+    ("int32 (e - c) % K is rewritten as (e + (K - c)) % K, which overflows for K near "
+     "INT_MAX: (x - 1) % 2147483647 over x = 0..5 gives 2147483646 0 -1 0 -2147483646 "
+     "-2147483645; guards keep e's max + K within int32",
+     "tests/test_fuzz_regressions.py::test_int32_modulo_by_a_constant_near_int_max"),
+    ("memoize() of either Func of a compute_with() pair: the second call of the pipeline "
+     "returns wrong values (a cache hit skips the fused loops, and the other Func's stage "
+     "in them); halo refuses it",
+     "tests/test_errors.py::test_memoize_of_a_func_fused_by_compute_with"),
+    ("OpenCL: popcount, count_leading_zeros and count_trailing_zeros are printed as calls "
+     "to halide_popcount etc., which its OpenCL C does not define (clBuildProgram fails: "
+     "implicit declaration of function); GPU cases do without them",
+     "f[x, y] = hl.popcount(hl.u16(x)); f.gpu_tile(x, y, xo, yo, xi, yi, 4, 4) on OpenCL"),
+)
+
 
 # ---------------------------------------------------------------------------------------
 # types: ('i', bits) ('u', bits) ('f', bits) ('b', 1)
@@ -196,8 +236,9 @@ def as_type(n, t):
 class Gen:
     """Random program generator, deterministic for a given random.Random."""
 
-    def __init__(self, rng: random.Random):
+    def __init__(self, rng: random.Random, gpu: bool = False):
         self.r = rng
+        self.gpu = gpu          # for OpenCL: steer around Halide's OpenCL gaps
         self.prelude: list[str] = []
         self.stages: list[dict] = []
         self.inputs: list[dict] = []
@@ -339,7 +380,12 @@ class Gen:
         """`n % K` (Euclidean: in [0, K-1]), used to keep values small."""
         if not is_int(n.t):
             return n
-        K = max(2, min(K, trange(n.t)[1]))
+        K = min(K, trange(n.t)[1])
+        if n.t == I32:
+            # Halide 21 rewrites (e - c) % K as (e + (K - c)) % K, which
+            # overflows unless e's max + K fits (KNOWN_HALIDE_BUGS)
+            K = min(K, trange(n.t)[1] - max(n.hi, 0))
+        K = max(2, K)
         if force or max(abs(n.lo), abs(n.hi)) >= K:
             return N(f"({n.src} % {K})", n.t, 0, K - 1, kids=(n,))
         return n
@@ -460,7 +506,13 @@ class Gen:
             op = "min"
         if op == "/":
             bs = f"(hl.abs({b.src}) + 1)"
-            t2 = result_type("/", a.t, result_type("abs", b.t) or b.t)
+            if b.t[0] == "u" and b.hi >= trange(b.t)[1]:
+                # |b| + 1 wraps to 0 at the type's max: x / 0 is an infinity
+                # or a NaN, which Halide (fast-math) leaves undefined
+                bs = f"(hl.cast({tcode(t)}, {b.src}) + 1)"
+                t2 = result_type("/", a.t, t)
+            else:
+                t2 = result_type("/", a.t, result_type("abs", b.t) or b.t)
             if t2 is None or not is_float(t2):
                 return a
             return N(f"({a.src} / {bs})", t2, M=A.M, fb=0, exact=False, kids=(a, b))
@@ -491,6 +543,8 @@ class Gen:
         if a.t == BOOL:
             return a
         k = r.choice(["abs", "not", "popcount", "clz", "ctz", "neg"])
+        if k in ("popcount", "clz", "ctz") and self.gpu:
+            k = "abs"       # Halide's OpenCL C lacks them (KNOWN_HALIDE_BUGS)
         if k == "abs":
             t = result_type("abs", a.t)
             m = max(abs(a.lo), abs(a.hi))
@@ -613,7 +667,8 @@ class Gen:
 class Program:
     """A generated case: everything needed to render it as a Python program."""
 
-    def __init__(self, lines, sched, out_elems, out_name, sizes, inputs, tol, seed_idx):
+    def __init__(self, lines, sched, out_elems, out_name, sizes, inputs, tol, seed_idx,
+                 target=None):
         self.lines = lines            # list[str]: build body before the output definition
         self.sched = sched            # list[str]: schedule lines (after the output def)
         self.out_elems = out_elems    # list[N]: output values
@@ -622,6 +677,7 @@ class Program:
         self.inputs = inputs          # list of (dtype, h, w, lo, hi, seed, scale)
         self.tol = tol                # per output: None (exact) or atol
         self.seed_idx = seed_idx
+        self.target = target          # None (the host) or "host-opencl"
 
     def body(self):
         out = list(self.lines)
@@ -636,7 +692,7 @@ class Program:
         ins = ", ".join(f"in{i}" for i in range(len(self.inputs)))
         lines = [f"# halo fuzz case seed={self.seed_idx[0]} index={self.seed_idx[1]}",
                  "import numpy as np", "", "SIZES = " + repr(self.sizes),
-                 "TOL = " + repr(self.tol), "", "",
+                 "TOL = " + repr(self.tol), "TARGET = " + repr(self.target), "", "",
                  "def make_inputs():", "    return ["]
         for (dt, h, w, lo, hi, s, scale) in self.inputs:
             arr = f"np.random.default_rng({s}).integers({lo}, {hi + 1}, size=({h}, {w}))"
@@ -656,13 +712,14 @@ _FOOTER = '''
 if __name__ == "__main__":
     import halo
     from halo.testing.fuzz import compare_program
-    print(compare_program(build, make_inputs, SIZES, TOL, use_halide=True))
+    print(compare_program(build, make_inputs, SIZES, TOL, use_halide=True, target=TARGET))
 '''
 
 
-def generate(seed: int, index: int) -> Program:
+def generate(seed: int, index: int, gpu: bool = False) -> Program:
+    """Case `index` of `seed`; `gpu`: with a GPU schedule, run on OpenCL."""
     rng = random.Random(f"halo-fuzz-{seed}-{index}")
-    g = Gen(rng)
+    g = Gen(rng, gpu)
     r = rng
     W, H = r.randint(3, 12), r.randint(2, 9)
     g.prelude.append('x, y = hl.Var("x"), hl.Var("y")')
@@ -700,9 +757,15 @@ def generate(seed: int, index: int) -> Program:
 
     nstages = r.choice([0, 1, 1, 2, 2, 3])
     body: list[str] = []
+    # draws added to the generator later come from `rx`, so that every case
+    # drawn before stays as it was unless the new draw changes it
+    rx = random.Random(f"halo-fuzz-x-{seed}-{index}")
     for si in range(nstages):
         name = f"f{si}"
-        ctx = dict(vars=["x", "y"], calls=list(g.stages))
+        # some stages independent of the earlier ones: their loops can be
+        # fused with compute_with()
+        independent = rx.random() < 0.4
+        ctx = dict(vars=["x", "y"], calls=[] if independent else list(g.stages))
         nv = r.choice([1, 1, 1, 2, 3])
         vals = [g.expr(ctx, r.randint(1, 4)) for _ in range(nv)]
         body.append(f'{name} = hl.Func("{name}")')
@@ -718,9 +781,13 @@ def generate(seed: int, index: int) -> Program:
     body.append('out = hl.Func("out")')
     lines = list(g.prelude) + body
     # uses: which Funcs each definition calls
-    sched = _gen_schedule(g, r, lines, outs, W, H)
+    if gpu:
+        sched = _gen_gpu_schedule(g, rx, lines, outs, W, H)
+    else:
+        sched = _gen_schedule(g, r, lines, outs, W, H, rx)
     tol = [None if (not is_float(e.t) or e.exact) else 1e-5 * max(1.0, e.M) for e in outs]
-    return Program(lines, sched, outs, "out", [W, H], inputs, tol, (seed, index))
+    return Program(lines, sched, outs, "out", [W, H], inputs, tol, (seed, index),
+                   "host-opencl" if gpu else None)
 
 
 def _gen_update(g, st, body, W, ctx):
@@ -795,12 +862,10 @@ def _gen_update(g, st, body, W, ctx):
 TAILS_PURE = ["GuardWithIf", "ShiftInwards", "RoundUp", "Auto"]
 
 
-def _gen_schedule(g, r, lines, outs, W, H):
-    """Random legal schedule lines for every Func; `lines` is the algorithm."""
-    stages = g.stages
+def _calls(stages, lines, outs):
+    """(Func -> its definition lines, Func -> the Funcs, "out" included, reading it)."""
     names = [s["name"] for s in stages]
     text_of = {}
-    cur = None
     for ln in lines:
         m = re.match(r"(f\d+)\[", ln)
         if m:
@@ -812,6 +877,80 @@ def _gen_schedule(g, r, lines, outs, W, H):
                 consumers[n].add(other)
         if any(re.search(rf"\b{n}\[", e.src) for e in outs):
             consumers[n].add("out")
+    return text_of, consumers
+
+
+def _gen_gpu_schedule(g, r, lines, outs, W, H):
+    """A GPU schedule: `out` in 2-D tiles of threads; every other Func
+    inlined, computed at the root in its own tiles (a scatter update in one
+    thread), or computed per block of a consumer in tiles with gpu_threads
+    (sometimes in GPU shared memory) or per thread of it."""
+    text_of, consumers = _calls(g.stages, lines, outs)
+    out_lines = []
+    tiled = {}           # Func computed in tiles -> its (block x var, thread x var) names
+
+    def tile(code, fname):
+        # (compute_at names a loop of the Func's last stage: keep the last tiles)
+        xo, yo, xi, yi = (g.fresh(n) for n in ("xo", "yo", "xi", "yi"))
+        out_lines.append(f'{code}.gpu_tile(x, y, hl.Var("{xo}"), hl.Var("{yo}"), '
+                         f'hl.Var("{xi}"), hl.Var("{yi}"), {r.choice([2, 4, 8])}, '
+                         f'{r.choice([1, 2, 4])}, hl.TailStrategy.GuardWithIf)')
+        tiled[fname] = (xo, xi)
+
+    tile("out", "out")
+    inlined = set()
+    at_blocks = False
+    for s in reversed(g.stages):
+        fname = s["name"]
+        cons = consumers[fname]
+        scatter = any(u["kind"] == "scatter" for u in s["updates"])
+        choices = ["root", "root"] + ([] if s["updates"] else ["inline"])
+        if len(cons) == 1 and fname not in g.in_reduce and next(iter(cons)) in tiled \
+                and not scatter:
+            choices += ["block", "thread"]
+        if not cons:
+            choices = ["root"]
+        ch = r.choice(choices)
+        if ch == "inline":
+            out_lines.append(f"{fname}.compute_inline()")
+            inlined.add(fname)
+            continue
+        if ch == "root":
+            out_lines.append(f"{fname}.compute_root()")
+            tile(fname, fname)
+            for k, u in enumerate(s["updates"]):
+                if u["kind"] == "scatter":
+                    # (its writes go to data-dependent places: one thread)
+                    out_lines.append(f"{fname}.update({k}).gpu_single_thread()")
+                    tiled.pop(fname, None)
+                else:
+                    tile(f"{fname}.update({k})", fname)
+            continue
+        (c,) = cons
+        bx, tx = tiled[c]
+        if ch == "block":
+            out_lines.append(f'{fname}.compute_at({c}, hl.Var("{bx}"))')
+            for k in range(len(s["updates"]) + 1):
+                code = fname if k == 0 else f"{fname}.update({k - 1})"
+                out_lines.append(f"{code}.gpu_threads(x, y)")
+            if r.random() < 0.5:
+                out_lines.append(f"{fname}.store_in(hl.MemoryType.GPUShared)")
+            at_blocks = True
+        else:
+            out_lines.append(f'{fname}.compute_at({c}, hl.Var("{tx}"))')
+    if at_blocks and r.random() < 0.7:
+        # halo sizes shared memory by enumerating the blocks of a constant grid
+        # (halo_only_rejected otherwise: a known limitation)
+        out_lines.append(f"out.bound(x, 0, {W}).bound(y, 0, {H})")
+    return out_lines
+
+
+def _gen_schedule(g, r, lines, outs, W, H, rx):
+    """Random legal schedule lines for every Func; `lines` is the algorithm.
+    `rx` draws the directives added later (_gen_extras), so that adding them
+    left every earlier draw, and so the rest of each case, as it was."""
+    stages = g.stages
+    text_of, consumers = _calls(stages, lines, outs)
     info = {"out": dict(updates=[], rdom=None)}
     for s in stages:
         info[s["name"]] = s
@@ -855,10 +994,12 @@ def _gen_schedule(g, r, lines, outs, W, H):
                 f = r.randint(2, 4)
                 out_lines.append(f'{code}.split({d["code"]}, {mk}("{on}"), {mk}("{inn}"), {f}, '
                                  f'hl.TailStrategy.{tail})')
+                # (Halide: both halves of a parallel loop stay parallel; halo
+                # keeps only the inner one so: count both, conservatively)
                 ds[i:i + 1] = [dict(code=f'{mk}("{inn}")', name=inn, rvar=d["rvar"], const=True,
-                                    vec=False, orig=False),
+                                    vec=False, orig=False, par=d.get("par", False)),
                                dict(code=f'{mk}("{on}")', name=on, rvar=d["rvar"], const=False,
-                                    vec=d["vec"], orig=False)]
+                                    vec=d["vec"], orig=False, par=d.get("par", False))]
             elif op == "rename" and pure:
                 i = r.choice(pure)
                 d = ds[i]
@@ -917,9 +1058,11 @@ def _gen_schedule(g, r, lines, outs, W, H):
                 rest = [d for d in ds if d["name"] not in ("x", "y")]
                 nr = [d for d in rest if d["rvar"]]
                 np_ = [d for d in rest if not d["rvar"]]
-                mk = lambda n, c: dict(code=f'hl.Var("{n}")', name=n, rvar=False, const=c,
-                                       vec=False, orig=False)
-                ds[:] = nr + [mk(xi, True), mk(yi, True), mk(xo, False), mk(yo, False)] + np_
+                par = {d["name"]: d.get("par", False) for d in ds}
+                mk = lambda n, c, old: dict(code=f'hl.Var("{n}")', name=n, rvar=False, const=c,
+                                            vec=False, orig=False, par=par[old])
+                ds[:] = nr + [mk(xi, True, "x"), mk(yi, True, "y"), mk(xo, False, "x"),
+                              mk(yo, False, "y")] + np_
         return ds
 
     # atomic / rfactor on update stages
@@ -962,6 +1105,8 @@ def _gen_schedule(g, r, lines, outs, W, H):
     # compute levels, consumers before producers
     state["out"] = (False, any(d.get("vec") for d in dims[("out", 0)]))
     at_targets = set()
+    placed = {}     # computed (not inlined) Func -> where: see _gen_extras
+    wrapped = set()
     for s in reversed(stages):
         fname = s["name"]
         cons = consumers[fname]
@@ -982,6 +1127,7 @@ def _gen_schedule(g, r, lines, outs, W, H):
         if ch == "root":
             out_lines.append(f"{fname}.compute_root()")
             state[fname] = (False, False)
+            placed[fname] = dict(ch="root")
         else:
             (c,) = cons
             nup = len(info[c]["updates"])
@@ -994,6 +1140,7 @@ def _gen_schedule(g, r, lines, outs, W, H):
             ccode = c
             out_lines.append(f"{fname}.compute_at({ccode}, {d['code']})")
             at_targets.add(c)
+            placed[fname] = dict(ch="at", cons=c, i=i, cds=cds, store=None, fold=False)
             if r.random() < 0.5 and not any(x.get("par") for x in cds[i:]) and \
                     not state[c][1]:
                 # (Halide refuses storage outside a parallel loop it is computed in)
@@ -1002,10 +1149,12 @@ def _gen_schedule(g, r, lines, outs, W, H):
                     out_lines.append(f"{fname}.store_root()")
                 else:
                     out_lines.append(f"{fname}.store_at({ccode}, {cds[j]['code']})")
+                placed[fname]["store"] = j
                 if d["name"] == "y" and j > i and not s["updates"] and r.random() < 0.6:
                     # a circular buffer over y: every y a consumer row reads
                     # lies within 16 rows (stencil offsets <= 2, RDoms <= 6)
                     out_lines.append(f"{fname}.fold_storage(y, 16)")
+                    placed[fname]["fold"] = True
             in_vec = state[c][1] or any(x.get("vec") for x in cds[i:])
             if in_vec:
                 # see tests/test_schedules.py: a parallel producer inside a
@@ -1015,6 +1164,7 @@ def _gen_schedule(g, r, lines, outs, W, H):
                         if x.get("par"):
                             scode = fname if k == 0 else f"{fname}.update({k - 1})"
                             out_lines.append(f"{scode}.serial({x['code']})")
+                            x["par"] = False
             state[fname] = (False, in_vec)
         if r.random() < 0.15:
             out_lines.append(f"{fname}.reorder_storage(y, x)")
@@ -1029,6 +1179,7 @@ def _gen_schedule(g, r, lines, outs, W, H):
             if len(cons) > 1 and how == "in_(out)":
                 how = "in_()"
             out_lines.append(f"{w} = {fname}.{how}")
+            wrapped.add(fname)
             if r.random() < 0.7:
                 out_lines.append(f"{w}.compute_root()")
     # RoundUp on the output reads past any bound() that is not a multiple of
@@ -1043,9 +1194,13 @@ def _gen_schedule(g, r, lines, outs, W, H):
         if inl:
             out_lines[:] = [ln for ln in out_lines if not ln.startswith(fname + ".") or
                             ln == f"{fname}.compute_inline()"]
+    fused = _gen_extras(g, rx, dict(placed=placed, wrapped=wrapped, dims=dims, info=info,
+                                    consumers=consumers, state=state, text_of=text_of,
+                                    special_update=special_update), out_lines)
     if g.params and r.random() < 0.6:
         cands = [s["name"] for s in stages if s["name"] not in at_targets and
-                 not state.get(s["name"], (True,))[0]] + (["out"] if "out" not in at_targets else [])
+                 s["name"] not in fused and not state.get(s["name"], (True,))[0]] + \
+            (["out"] if "out" not in at_targets else [])
         if cands:
             fname = r.choice(cands)
             sp = g.fresh("sp")
@@ -1062,6 +1217,123 @@ def _gen_schedule(g, r, lines, outs, W, H):
                 out_lines.append(f'{sp}.split({d}, {d}, hl.Var("{vv}"), {f}, hl.TailStrategy.GuardWithIf)'
                                  f'.{op}(hl.Var("{vv}"))')
     return out_lines
+
+
+def _gen_extras(g, r, sc, out_lines):
+    """compute_with, hoist_storage, memoize and prefetch, drawn only where
+    both languages accept them. `sc`: the schedule drawn so far (`placed`:
+    Func -> dict(ch="root") or dict(ch="at", cons, i, cds, store, fold)).
+    Returns the Funcs whose loops were fused (specialize() must leave them)."""
+    placed, dims, info = sc["placed"], sc["dims"], sc["info"]
+    fused = set()
+    if len(placed) >= 2 and r.random() < 0.8:
+        fused = _gen_compute_with(g, r, sc, out_lines)
+    hoisted = set()
+    for fname, where in placed.items():
+        if where["ch"] == "at" and fname not in fused and r.random() < 0.2:
+            line = _hoist_line(r, fname, where, sc)
+            if line:
+                out_lines.append(line)
+                hoisted.add(fname)
+    for fname, where in placed.items():
+        # (halo keeps one cache entry per region computed: its storage must
+        # be its own, not folded, hoisted or stored further out; and a cache
+        # hit must not skip loops fused with another Func's)
+        if len(info[fname]["vals"]) == 1 and fname not in hoisted | fused and \
+                not where.get("fold") and where.get("store") is None and r.random() < 0.15:
+            out_lines.append(f"{fname}.memoize()")
+    stages = [("out", 0)] + [(f, k) for f in placed for k in range(len(info[f]["updates"]) + 1)]
+    stages = [(f, k) for f, k in stages if k == 0 or f not in sc["special_update"]]
+    for _ in range(2 if r.random() < 0.15 else 1):
+        if r.random() < 0.3:
+            fname, k = r.choice(stages)
+            targets = [t for t, w in placed.items() if w["ch"] == "root" and
+                       fname in sc["consumers"][t]]
+            if targets:
+                ds = dims[(fname, k)]
+                a = r.randrange(len(ds))
+                frm = r.randrange(a, len(ds))
+                code = fname if k == 0 else f"{fname}.update({k - 1})"
+                strategy = r.choice(["Clamp", "GuardWithIf", "NonFaulting"])
+                out_lines.append(f"{code}.prefetch({r.choice(targets)}, {ds[a]['code']}, "
+                                 f"{ds[frm]['code']}, {r.randint(1, 2)}, "
+                                 f"hl.PrefetchBoundStrategy.{strategy})")
+    return fused
+
+
+def _gen_compute_with(g, r, sc, out_lines):
+    """One `b.compute_with(a, v)` between two independent Funcs computed at
+    the same level, fusing loops of the same names and kinds."""
+    placed, dims, info = sc["placed"], sc["dims"], sc["info"]
+    reads = {}
+    for n in placed:
+        todo, seen = [n], set()
+        while todo:
+            m = todo.pop()
+            for other in placed:
+                if other not in seen and any(re.search(rf"\b{other}\[", t)
+                                             for t in sc["text_of"].get(m, [])):
+                    seen.add(other)
+                    todo.append(other)
+        reads[n] = seen
+
+    def same_level(a, b):
+        wa, wb = placed[a], placed[b]
+        return wa["ch"] == wb["ch"] and (wa["ch"] == "root" or (
+            wa["cons"] == wb["cons"] and wa["i"] == wb["i"]))
+
+    live, grew = {"out"}, True      # Halide refuses to fuse with a Func out never reads
+    while grew:
+        more = {n for n in placed if sc["consumers"][n] & live} - live
+        live |= more
+        grew = bool(more)
+    names = sorted(n for n in placed if n in live)
+    pairs = [(a, b) for a in names for b in names if a != b and same_level(a, b)
+             and a not in reads[b] and b not in reads[a]
+             and not ({a, b} & sc["wrapped"])]
+    if not pairs:
+        return set()
+    a, b = r.choice(pairs)
+    k = 0
+    if info[a]["updates"] and info[b]["updates"] and r.random() < 0.4 and \
+            a not in sc["special_update"] and b not in sc["special_update"]:
+        k = 1
+    da, db = list(reversed(dims[(a, k)])), list(reversed(dims[(b, k)]))   # outermost first
+    common = []
+    for x, y in zip(da, db):
+        if x["name"] != y["name"] or x["rvar"] or y["rvar"] or \
+                bool(x.get("par")) != bool(y.get("par")) or x["vec"] or y["vec"]:
+            break
+        common.append(y)
+    if not common:
+        return set()
+    v = r.choice(common)
+    sa, sb = (a, b) if k == 0 else (f"{a}.update(0)", f"{b}.update(0)")
+    align = ""
+    if r.random() < 0.3:
+        align = ", hl.LoopAlignStrategy." + r.choice(["AlignStart", "AlignEnd", "NoAlign",
+                                                      "Auto"])
+    out_lines.append(f"{sb}.compute_with({sa}, {v['code']}{align})")
+    return {a, b}
+
+
+def _hoist_line(r, fname, where, sc):
+    """hoist_storage at or outside the store level, never across a parallel
+    or vectorized loop (one allocation would then be shared by many lanes)."""
+    cds, i, c = where["cds"], where["i"], where["cons"]
+    j = i if where["store"] is None else where["store"]
+    if sc["state"][c][1]:
+        return None
+    h = r.randrange(j, len(cds) + 1)
+    crossed = cds[i:h + 1]
+    if any(x.get("par") or x.get("vec") for x in crossed):
+        return None
+    if h == len(cds):
+        # the root: also outside the consumer's own loops
+        if c != "out" and sc["placed"].get(c, {}).get("ch") != "root":
+            return None
+        return f"{fname}.hoist_storage_root()"
+    return f"{fname}.hoist_storage({c}, {cds[h]['code']})"
 
 
 # ---------------------------------------------------------------------------------------
@@ -1094,7 +1366,7 @@ class Outcome(dict):
     """One case's result: status, detail, where (and tb for crashes)."""
 
 
-def _run_halide(build, ins, sizes):
+def _run_halide(build, ins, sizes, target=None):
     """Halide's outputs for the program, or the exception it raised."""
     if _HALIDE_MARK:
         print(_HALIDE_MARK, flush=True)
@@ -1103,16 +1375,34 @@ def _run_halide(build, ins, sizes):
         import halide
     try:
         hf = build(halide, *[halide.Buffer(a) for a in ins])
-        return [np.array(b) for b in _as_list(hf.realize(list(sizes)))]
+        if target is None:
+            return [np.array(b) for b in _as_list(hf.realize(list(sizes)))]
+        out = hf.realize(list(sizes), _halide_gpu_target())
+        out = list(out) if isinstance(out, (list, tuple)) else [out]
+        for b in out:
+            b.copy_to_host()
+        return [np.array(b) for b in out]
     except Exception as e:
         return e
 
 
-def _halo_refused(e, where, build, ins, sizes, use_halide):
+def _halide_gpu_target():
+    """Halide's host target with OpenCL, seeing the ICD (PoCL) that halo uses."""
+    import halide
+    from halo.runtime.opencl import get_opencl, load_icd_globally
+    get_opencl()        # sets PoCL up (its CPU target) as halo runs it
+    if load_icd_globally() is None:
+        raise RuntimeError("Halide cannot load an OpenCL ICD here")
+    return halide.get_host_target().with_feature(halide.TargetFeature.OpenCL).with_feature(
+        halide.TargetFeature.CLDoubles)
+
+
+def _halo_refused(e, where, build, ins, sizes, use_halide, target=None):
     """halo refused the program: fine if Halide refuses it too; when Halide
     runs it, the refusal is reported (`halo_only_rejected`) for triage."""
     out = Outcome(status="halo_rejected", detail=f"{type(e).__name__}: {e}", where=where)
-    if use_halide and _has_halide() and not isinstance(_run_halide(build, ins, sizes), Exception):
+    if use_halide and _has_halide() and \
+            not isinstance(_run_halide(build, ins, sizes, target), Exception):
         out["status"] = "halo_only_rejected"
     return out
 
@@ -1127,41 +1417,62 @@ def _has_halide():
         return False
 
 
-def compare_program(build, make_inputs, sizes, tol, use_halide=True):
-    """Run one program everywhere. Returns a dict with `status` in ok,
+def compare_program(build, make_inputs, sizes, tol, use_halide=True, target=None):
+    """Run one program everywhere (halo and Halide on `target`: None for the
+    host, or "host-opencl"). Returns a dict with `status` in ok,
     halo_rejected (Halide refuses it too, or was not asked), halo_only_rejected,
     halide_rejected, mismatch, crash, plus `detail` and `where`."""
     import halo
     from halo import interp
     ins = make_inputs()
+    realize_args = [] if target is None else [halo.Target(target)]
     try:
         f = build(halo, *[halo.Buffer(a) for a in ins])
     except halo.InternalError as e:     # a halo bug, not a refusal
         return Outcome(status="crash", detail=f"building in halo: {e}", where="build",
                        tb=traceback.format_exc())
     except halo.HaloError as e:
-        return _halo_refused(e, "build", build, ins, sizes, use_halide)
+        return _halo_refused(e, "build", build, ins, sizes, use_halide, target)
     except Exception as e:
         return Outcome(status="crash", detail=f"building in halo: {type(e).__name__}: {e}",
                        where="build", tb=traceback.format_exc())
     try:
-        ours = _as_list(f.realize(list(sizes)))
+        ours = _as_list(f.realize(list(sizes), *realize_args))
     except halo.InternalError as e:
         return Outcome(status="crash", detail=f"halo C backend: {e}", where="c",
                        tb=traceback.format_exc())
     except halo.CompileError as e:
-        return _halo_refused(e, "compile", build, ins, sizes, use_halide)
+        return _halo_refused(e, "compile", build, ins, sizes, use_halide, target)
     except halo.HaloError as e:
         # a run-time check (e.g. bound() smaller than the region RoundUp needs)
-        return _halo_refused(e, "runtime", build, ins, sizes, use_halide)
+        return _halo_refused(e, "runtime", build, ins, sizes, use_halide, target)
     except Exception as e:
         return Outcome(status="crash", detail=f"halo C backend: {type(e).__name__}: {e}",
                        where="c", tb=traceback.format_exc())
+    try:
+        # a second call: memoized Funcs come from the cache, parallel loops
+        # run in another interleaving; both must give the same values
+        again = _as_list(f.realize(list(sizes), *realize_args))
+    except Exception as e:
+        return Outcome(status="crash", detail=f"halo C backend, second call: "
+                       f"{type(e).__name__}: {e}", where="c", tb=traceback.format_exc())
+    for i, (a, b) in enumerate(zip(ours, again)):
+        d = _cmp(a, b, None)
+        if d:
+            return Outcome(status="mismatch", detail=f"output {i}: C backend, second call vs "
+                           f"first: {d}", where="c_vs_c")
     try:
         ref = [np.asarray(a) for a in interp.realize(f, list(sizes))]
     except Exception as e:
         return Outcome(status="crash", detail=f"interpreter: {type(e).__name__}: {e}",
                        where="interp", tb=traceback.format_exc())
+    for i, a in enumerate(ref):
+        if a.dtype.kind == "f" and not np.isfinite(a).all():
+            # Halide (fast-math) defines nothing once a NaN or an infinity
+            # appears: the generator should never have made this program
+            return Outcome(status="crash", where="fuzzer",
+                           detail=f"fuzzer: output {i} of the interpreter is not finite: the "
+                                  f"program is outside Halide's defined semantics")
     if len(ours) != len(ref):
         return Outcome(status="mismatch", detail="number of outputs differ", where="c_vs_interp")
     for i, (a, b) in enumerate(zip(ours, ref)):
@@ -1171,7 +1482,7 @@ def compare_program(build, make_inputs, sizes, tol, use_halide=True):
                            where="c_vs_interp")
     if not use_halide or not _has_halide():
         return Outcome(status="ok", detail="" if use_halide is False else "(no halide)")
-    theirs = _run_halide(build, ins, sizes)
+    theirs = _run_halide(build, ins, sizes, target)
     if isinstance(theirs, Exception):
         return Outcome(status="halide_rejected",
                        detail=f"{type(theirs).__name__}: {str(theirs)[:300]}")
@@ -1195,12 +1506,13 @@ def load_program(src: str):
 def run_program(prog: Program, use_halide=True):
     src = prog.source()
     ns = load_program(src)
-    out = compare_program(ns["build"], ns["make_inputs"], ns["SIZES"], ns["TOL"], use_halide)
+    out = compare_program(ns["build"], ns["make_inputs"], ns["SIZES"], ns["TOL"], use_halide,
+                          ns["TARGET"])
     return out
 
 
-def run_case(seed, index, use_halide=True):
-    prog = generate(seed, index)
+def run_case(seed, index, use_halide=True, gpu=False):
+    prog = generate(seed, index, gpu)
     out = run_program(prog, use_halide)
     out["seed"], out["index"] = seed, index
     return out, prog
@@ -1290,13 +1602,13 @@ def minimize(prog: Program, use_halide=True, budget=80, log=None):
 # command line
 
 
-def _worker(seed, start, count, use_halide):
+def _worker(seed, start, count, use_halide, gpu=False):
     global _HALIDE_MARK
     _HALIDE_MARK = "HALIDE"
     for i in range(start, start + count):
         print(f"START {i}", flush=True)
         try:
-            out, _ = run_case(seed, i, use_halide)
+            out, _ = run_case(seed, i, use_halide, gpu)
             out = dict(out)
             out.pop("tb", None)
         except Exception as e:  # generator trouble: report, never hide
@@ -1305,7 +1617,7 @@ def _worker(seed, start, count, use_halide):
         print("RESULT " + json.dumps(out), flush=True)
 
 
-def _run_range(seed, start, count, use_halide, results, timeout=300):
+def _run_range(seed, start, count, use_halide, results, gpu=False):
     """Run cases [start, start+count) in a child process; a case that kills the
     process (a segfault in generated code) is recorded as a crash."""
     i = start
@@ -1313,7 +1625,8 @@ def _run_range(seed, start, count, use_halide, results, timeout=300):
     while i < end:
         cmd = [sys.executable, "-m", "halo.testing.fuzz", "--worker", "--seed", str(seed),
                "--start", str(i), "--cases", str(end - i)] + (["--halide"] if use_halide
-                                                               else ["--no-halide"])
+                                                               else ["--no-halide"]) + \
+            (["--gpu"] if gpu else [])
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # stderr is drained by a thread so a chatty worker cannot block on it
         err: list = []
@@ -1356,7 +1669,7 @@ def _run_range(seed, start, count, use_halide, results, timeout=300):
             i += 1
 
 
-def run_cases(seed, start, count, jobs=1, use_halide=True, progress=None):
+def run_cases(seed, start, count, jobs=1, use_halide=True, progress=None, gpu=False):
     """Run cases [start, start + count) of `seed` in `jobs` worker processes;
     returns one result dict per case (see compare_program). `progress`, if
     given, is called with the results so far every two seconds."""
@@ -1368,7 +1681,8 @@ def run_cases(seed, start, count, jobs=1, use_halide=True, progress=None):
         s = start + j * per
         n = min(per, start + count - s)
         if n > 0:
-            th = threading.Thread(target=_run_range, args=(seed, s, n, use_halide, results))
+            th = threading.Thread(target=_run_range, args=(seed, s, n, use_halide, results,
+                                                           gpu))
             th.start()
             threads.append(th)
     while any(t.is_alive() for t in threads):
@@ -1394,12 +1708,14 @@ def main(argv=None):
     ap.add_argument("--minimize", action="store_true", help="with --show: shrink it first")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--log", default=None, help="append one JSON line per case here")
+    ap.add_argument("--gpu", action="store_true",
+                    help="GPU schedules, run on OpenCL (PoCL's CPU device will do)")
     a = ap.parse_args(argv)
     if a.worker:
-        _worker(a.seed, a.start, a.cases, a.halide)
+        _worker(a.seed, a.start, a.cases, a.halide, a.gpu)
         return 0
     if a.show is not None:
-        prog = generate(a.seed, a.show)
+        prog = generate(a.seed, a.show, a.gpu)
         if a.minimize:
             prog = minimize(prog, a.halide)
         print(prog.standalone())
@@ -1420,7 +1736,7 @@ def main(argv=None):
             _summary(results, time.time() - t0, final=False)
 
     results = run_cases(a.seed, a.start, a.cases, jobs=a.jobs, use_halide=a.halide,
-                        progress=progress)
+                        progress=progress, gpu=a.gpu)
     if logf:
         logf.close()
     bad = _summary(results, time.time() - t0, final=True)
@@ -1444,7 +1760,8 @@ def _summary(results, dt, final):
         for k, v in rej.most_common(12):
             print(f"  rejected x{v}: {k}")
         if bad:
-            print("reproduce: python -m halo.testing.fuzz --seed S --show INDEX [--minimize]")
+            print("reproduce: python -m halo.testing.fuzz --seed S --show INDEX [--minimize] "
+                  "[--gpu]")
     return bad
 
 
