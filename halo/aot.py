@@ -224,7 +224,7 @@ def export_sources(pipeline, fn_name=None, target=None, arguments=None,
                                                _param_names(lowered.arguments))
         device = gpu.BACKENDS[backend]["device"]
     else:
-        source, openmp = generate_c(lowered, name)
+        source, openmp = generate_c(lowered, name, vector_bytes=t.vector_bytes())
     md = _metadata_source(lowered, name, str(t), __version__, device)
     source = source + METADATA_DECLS + md
     header = _header(lowered, name, DLPACK_DECLS, backend)

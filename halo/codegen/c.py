@@ -226,6 +226,10 @@ class CPrinter(CLikePrinter):
     """Plain C: OpenMP for parallel loops; vectorized loops as explicit
     vector code where c_vector handles them, else `omp simd` loops."""
 
+    # Bytes in one SIMD register of the target (generate_c's vector_bytes):
+    # explicit vector code is cut into chunks that fit (halo.codegen.c_vector).
+    vector_bytes = 16
+
     def s_For(self, s):
         if s.kind == S.ForKind.VECTORIZED and print_vector_loop(self, s):
             return
@@ -243,14 +247,18 @@ def c_identifier(name: str) -> str:
     return s
 
 
-def generate_c(lowered, fn_name: str, printer=CPrinter, wrappers=True) -> tuple[str, bool]:
+def generate_c(lowered, fn_name: str, printer=CPrinter, wrappers=True,
+               vector_bytes=None) -> tuple[str, bool]:
     """C source for a LoweredPipeline; returns (source, uses_openmp).
     `printer` makes the statement printer (a GPU pipeline's host code prints
     kernel launches through halo.codegen.gpu_host). `wrappers=False` leaves
     out the exported entry points (NAME, NAME_argv, NAME_call,
     NAME_bounds_query): the caller writes its own around the static
-    NAME_impl and NAME_query_impl."""
+    NAME_impl and NAME_query_impl. `vector_bytes`: the SIMD register size
+    of the target (Target.vector_bytes(); default 16, which suits any)."""
     main_p, query_p = printer(), printer()
+    if vector_bytes:
+        main_p.vector_bytes = query_p.vector_bytes = vector_bytes
     main_body = _mark_unused(_function_body(main_p, lowered, lowered.body, query=False))
     query_body = _mark_unused(_function_body(query_p, lowered, lowered.query, query=True))
     helpers = {**main_p.helpers, **query_p.helpers}

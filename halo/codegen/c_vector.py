@@ -1,198 +1,301 @@
-"""Explicit SIMD for simple vectorized loops: GCC/Clang vector extensions.
+"""Explicit SIMD for vectorized loops: GCC/Clang vector extensions.
 
-A `vectorized` loop of constant extent N (a power of two) whose body is a
-few lets and one Store is printed as straight-line vector code instead of
-an `omp simd` loop: every value that varies with the loop variable is a
-`T __attribute__((vector_size(N * sizeof(T))))` value, dense loads and the
-store are unaligned vector moves (memcpy), values that do not vary are
-scalars broadcast where a vector needs them. This is what Halide emits for
-such a loop (`ramp` loads, vector arithmetic). Left to the compiler's
-auto-vectorizer, a 16-lane uint16 loop that widens to uint32 runs as two
+A `vectorized` loop of constant extent N (a power of two) whose body is
+lets, blocks, stores and ifs on lane-invariant conditions is printed as
+straight-line vector code instead of an `omp simd` loop, as Halide does:
+values that vary with the loop variable are vectors (halo.codegen.
+c_vector_expr prints them), values that do not are scalars. Left to the
+compiler's auto-vectorizer, such loops stay scalar when they select between
+loads or gather, and a 16-lane uint16 loop that widens to uint32 runs as two
 half-width halves (its vector length follows the narrowest type).
 
-Handled in the varying part: the loop variable, dense loads (stride 1),
-+ - *, float division, unsigned division by a non-zero constant, numeric
-casts. Anything else (a gather, a select, a call, a signed integer
-division with Halide's rounding, control flow) returns False and the loop
-is printed as before. Lanes run in lockstep, as Halide defines vectors:
-all loads happen before the store.
+Chunks: GCC splits a vector operation wider than the target's registers
+into registers only for arithmetic; a comparison (so min, max, select) or a
+division by a constant that is wider becomes one scalar operation per lane.
+The N lanes are therefore printed as N / W chunks of W lanes, W the most
+lanes for which each such operation fits one register of `vector_bytes`
+(the printer's, from the target). Every chunk of a store is computed before
+any is stored: the lanes of a Halide vector run in lockstep, all loads
+before the store.
+
+Versions: where an index or value has a lane pattern only under conditions
+on lane 0 (a multiple of a divisor; a clamp that does not bind), the body is
+printed twice: under a runtime test of the conditions, and without them.
+
+Anything not handled returns False, and the loop is printed as before.
 """
 from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import free_variables, substitute
+from .c_vector_expr import NotHandled, VectorExprPrinter, _children
 
-MAX_VECTOR_BYTES = 256          # 4 AVX-512 registers: larger is no win
+MAX_VECTOR_BYTES = 256          # one value in at most 4 AVX-512 registers
+DEFAULT_VECTOR_BYTES = 16       # SSE2 / NEON, when the printer does not say
 
 
 def print_vector_loop(p, loop) -> bool:
     """Print `loop` as explicit vector code with printer `p`; False (and
     nothing printed) when the loop is not of the handled form."""
-    plan = _plan(loop)
-    if plan is None:
+    if not isinstance(loop.extent, E.Const):
         return False
-    lanes, store, uniform_lets = plan
-    saved_names, saved_lines, saved_indent = dict(p.names), len(p.lines), p.indent
-    saved_pre = p.pre
+    lanes = loop.extent.value
+    if lanes < 2 or lanes & (lanes - 1):
+        return False
+    saved = (dict(p.names), set(p.used), dict(p.helpers), len(p.lines), p.indent, p.pre)
     try:
-        _emit(p, loop, lanes, store, uniform_lets)
-    except _NotHandled:
-        del p.lines[saved_lines:]
-        p.names, p.indent, p.pre = saved_names, saved_indent, saved_pre
+        _VectorLoop(p, loop, lanes).emit()
+    except NotHandled:
+        p.names, p.used, p.helpers = saved[0], saved[1], saved[2]
+        del p.lines[saved[3]:]
+        p.indent, p.pre = saved[4], saved[5]
         return False
-    p.names = saved_names
+    p.names = saved[0]
     return True
 
 
-class _NotHandled(Exception):
-    pass
+@dataclass
+class _Rendered:
+    lines: list
+    conditions: list
+    native: int
+    widest: int
 
 
-def _plan(loop):
-    if not isinstance(loop.extent, E.Const):
-        return None
-    lanes = loop.extent.value
-    if lanes < 2 or lanes & (lanes - 1):
-        return None
-    body, uniform, varying = loop.body, [], {}
-    while isinstance(body, S.LetStmt):
-        deps = free_variables(body.value) & ({loop.name} | set(varying))
-        if deps:
-            varying[body.name] = substitute(varying, body.value)
+class _VectorLoop:
+    def __init__(self, p, loop, lanes):
+        self.p, self.loop, self.lanes, self.var = p, loop, lanes, loop.name
+
+    def emit(self):
+        p = self.p
+        hoisted, body = _hoist_uniform_lets(self.loop.body, self.var)
+        p.emit("{")
+        p.indent += 1
+        lo = p.stmt_expr(self.loop.min)
+        v = p.declare(self.var)
+        p.emit(f"const int32_t {v} = {lo};")       # lane 0
+        for name, value in hoisted:
+            val = p.stmt_expr(value)
+            p.emit(f"const {p.ctype(value.type)} {p.declare(name)} = {val};")
+        width = self._chunk_width(body)
+        fast = self._render(body, width, aligned=True)
+        if fast.conditions:
+            general = self._render(body, width, aligned=False)
+            cond = fast.conditions[0]
+            for c in fast.conditions[1:]:
+                cond = E.And(cond, c)
+            p.emit(f"if ({p.stmt_expr(cond)}) {{")
+            p.lines += fast.lines
+            p.emit("} else {")
+            p.lines += general.lines
+            p.emit("}")
         else:
-            uniform.append((body.name, body.value))
+            p.lines += [line[4:] for line in fast.lines]
+        p.indent -= 1
+        p.emit("}")
+
+    def _chunk_width(self, body) -> int:
+        """Lanes per chunk: a trial rendering at full width finds the widest
+        element that is compared or divided (and the widest of all)."""
+        p = self.p
+        saved = set(p.used), dict(p.helpers)
+        trial = self._render(body, self.lanes, aligned=True)
+        p.used, p.helpers = saved
+        width = self.lanes
+        if trial.native:
+            width = min(width, int(getattr(p, "vector_bytes", DEFAULT_VECTOR_BYTES) // trial.native))
+        width = min(width, int(MAX_VECTOR_BYTES // trial.widest))
+        if width < 2:
+            raise NotHandled
+        return width
+
+    def _render(self, body, width, aligned) -> _Rendered:
+        p = self.p
+        saved = p.lines, p.indent, dict(p.names), p.pre
+        p.lines, p.indent = [], p.indent + 1
+        bp = _BodyPrinter(p, self.var, self.lanes, width, aligned)
+        try:
+            bp.stmt(body)
+            lines = p.lines
+        finally:
+            p.lines, p.indent, p.names, p.pre = saved
+        return _Rendered(lines, bp.conditions, bp.native, bp.widest)
+
+
+def _hoist_uniform_lets(body, var):
+    """The lets at the top of the body that do not vary with `var` (printed
+    once, before any version), and the rest of the body."""
+    hoisted, kept, varying = [], [], {var}
+    while isinstance(body, S.LetStmt):
+        if free_variables(body.value) & varying:
+            varying.add(body.name)
+            kept.append((body.name, body.value))
+        else:
+            hoisted.append((body.name, body.value))
         body = body.body
-    if not isinstance(body, S.Store):
-        return None
-    store = S.Store(body.buffer, substitute(varying, body.value), substitute(varying, body.index))
-    t = store.value.type
-    if t.is_bool() or t.is_handle() or lanes * t.bytes() > MAX_VECTOR_BYTES:
-        return None
-    if _stride(store.index, loop.name) != 1:
-        return None
-    return lanes, store, uniform
+    for name, value in reversed(kept):
+        body = S.LetStmt(name, value, body)
+    return hoisted, body
 
 
-def _stride(e, v):
-    """d e / d v when e is affine in v with a constant coefficient, else None."""
-    if isinstance(e, E.Variable):
-        return 1 if e.name == v else 0
-    if isinstance(e, E.Const):
-        return 0
-    if v not in free_variables(e):
-        return 0
-    if isinstance(e, (E.Add, E.Sub)):
-        a, b = _stride(e.a, v), _stride(e.b, v)
-        if a is None or b is None:
-            return None
-        return a + b if isinstance(e, E.Add) else a - b
-    if isinstance(e, E.Mul):
-        if isinstance(e.b, E.Const) and v not in free_variables(e.b):
-            a = _stride(e.a, v)
-            return None if a is None else a * e.b.value
-        if isinstance(e.a, E.Const):
-            b = _stride(e.b, v)
-            return None if b is None else b * e.a.value
-        return None
-    if isinstance(e, E.Cast) and e.type.is_int() and (e.value.type.is_int() or
-                                                      e.value.type.is_uint()) \
-            and e.type.bits() >= e.value.type.bits():
-        # index math: int32 -> int64 widening (halo keeps coordinates far
-        # from overflow, so the affine form carries over)
-        return _stride(e.value, v)
-    return None
+class _BodyPrinter(VectorExprPrinter):
+    """The statements of a vectorized loop body, chunk by chunk."""
+
+    @contextmanager
+    def _statement(self):
+        """Collect what expressions hoist, then print it as statements."""
+        saved = self.p.pre
+        self.p.pre = []
+        try:
+            yield
+        finally:
+            lines, self.p.pre = self.p.pre, saved
+            for line in lines:
+                self.p.emit(line)
+
+    def _chunks(self):
+        for c in range(self.lanes // self.chunk_width):
+            self.chunk = c
+            yield c
+
+    def stmt(self, s):
+        if isinstance(s, S.Block):
+            for x in s.stmts:
+                self.stmt(x)
+        elif isinstance(s, S.LetStmt):
+            self.let_stmt(s)
+        elif isinstance(s, S.Store):
+            self.store(s)
+        elif isinstance(s, S.IfThenElse) and not self.varies(s.condition):
+            self.if_stmt(s)
+        else:
+            raise NotHandled
+
+    def let_stmt(self, s):
+        p = self.p
+        if self.varies(s.value):
+            with self._statement():
+                for _ in self._chunks():
+                    self.define(s.name, s.value)
+        else:
+            value = p.stmt_expr(s.value)
+            p.emit(f"const {p.ctype(s.value.type)} {p.declare(s.name)} = {value};")
+            self.uvalues[s.name] = substitute(self.uvalues, s.value)
+        self.stmt(s.body)
 
 
-def _emit(p, loop, lanes, store, uniform_lets):
-    p.emit("{")
-    p.indent += 1
-    lo = p.stmt_expr(loop.min)
-    v = p.declare(loop.name)
-    p.emit(f"const int32_t {v} = {lo};")       # lane 0
-    for name, value in uniform_lets:
-        val = p.stmt_expr(value)
-        cname = p.declare(name)
-        p.emit(f"const {p.ctype(value.type)} {cname} = {val};")
-    vp = _VectorPrinter(p, loop.name, lanes)
-    saved = p.pre
-    p.pre = []
-    value = vp.vector(store.value)
-    idx = p.expr(store.index)
-    for line in p.pre:
-        p.emit(line)
-    p.pre = saved
-    out = p.declare(f"{store.buffer}.vec", "vec")
-    p.emit(f"const {vp.vtype(store.value.type)} {out} = {value};")
-    p.emit(f"memcpy(&{p.name(store.buffer)}[{idx}], &{out}, sizeof {out});")
-    p.indent -= 1
-    p.emit("}")
+    def if_stmt(self, s):
+        p = self.p
+        p.emit(f"if ({p.stmt_expr(s.condition)}) {{")
+        p.indent += 1
+        self.stmt(s.then_case)
+        p.indent -= 1
+        if s.else_case is not None:
+            p.emit("} else {")
+            p.indent += 1
+            self.stmt(s.else_case)
+            p.indent -= 1
+        p.emit("}")
 
-
-class _VectorPrinter:
-    """Prints the varying part of an expression as vector-extension C."""
-
-    def __init__(self, p, var, lanes):
-        self.p, self.var, self.lanes = p, var, lanes
-
-    def vtype(self, t) -> str:
-        from .c_like import type_suffix
-        name = f"halo_{type_suffix(t)}x{self.lanes}"
-        if name not in self.p.helpers:
-            self.p.helpers[name] = (f"typedef {self.p.ctype(t)} {name} "
-                                    f"__attribute__((vector_size({self.lanes * t.bytes()})));")
-        return name
-
-    def broadcast(self, t, scalar: str) -> str:
-        # vector + scalar of the element type splats it (no helper function:
-        # passing wide vectors by value warns about the ABI without -mavx512f)
-        return f"(({self.vtype(t)}){{0}} + ({self.p.ctype(t)})({scalar}))"
-
-    def varies(self, e) -> bool:
-        return self.var in free_variables(e)
-
-    def vector(self, e) -> str:
-        t = e.type
+    def store(self, s):
+        t = s.value.type
         if t.is_bool() or t.is_handle():
-            raise _NotHandled
-        if not self.varies(e):
-            return self.broadcast(t, self.p.expr(e))
-        if isinstance(e, E.Let):
-            if self.varies(e.value):
-                return self.vector(substitute({e.name: e.value}, e.body))
-            value = self.p.expr(e.value)            # uniform (CSE): a scalar
-            self.p.pre.append(f"const {self.p.ctype(e.value.type)} "
-                              f"{self.p.declare(e.name)} = {value};")
-            return self.vector(e.body)
-        if isinstance(e, E.Variable) and e.name == self.var:
-            vt = self.vtype(t)
-            iota = ", ".join(str(i) for i in range(self.lanes))
-            return f"({self.broadcast(t, self.p.name(e.name))} + ({vt}){{{iota}}})"
-        if isinstance(e, E.Load):
-            if _stride(e.index, self.var) != 1:
-                raise _NotHandled            # a gather: leave it to the loop
-            vt = self.vtype(t)
-            tmp = self.p.declare(f"{e.buffer}.vload{len(self.p.used)}", "vload")
-            self.p.pre.append(f"{vt} {tmp};")
-            self.p.pre.append(f"memcpy(&{tmp}, &{self.p.name(e.buffer)}[{self.p.expr(e.index)}], "
-                              f"sizeof {tmp});")
-            return tmp
-        if isinstance(e, (E.Add, E.Sub, E.Mul)):
-            op = {E.Add: "+", E.Sub: "-", E.Mul: "*"}[type(e)]
-            return f"({self.vector(e.a)} {op} {self.vector(e.b)})"
-        if isinstance(e, E.Div):
-            divisor = e.b
-            if not (t.is_float() or (t.is_uint() and isinstance(divisor, E.Const)
-                                     and divisor.value != 0)):
-                raise _NotHandled            # Halide's signed rounding, or / 0
-            if self.varies(divisor):
-                raise _NotHandled
-            return f"({self.vector(e.a)} / {self.broadcast(t, self.p.expr(divisor))})"
-        if isinstance(e, E.Cast):
-            src = e.value.type
-            if src.is_bool() or src.is_handle():
-                raise _NotHandled
-            if src == t:
-                return self.vector(e.value)
-            return f"__builtin_convertvector({self.vector(e.value)}, {self.vtype(t)})"
-        raise _NotHandled
+            raise NotHandled
+        buf = self.p.name(s.buffer)
+        period = 2 if self.chunk_width >= 4 and self._interleaves(s.value) else 1
+        stores = []
+        with self._statement():
+            for _ in self._chunks():
+                direct = self._gather_store(s, buf) if period == 1 else None
+                if direct is not None:
+                    stores += direct
+                    continue
+                for first, value, lanes in self._values(s.value, t, period):
+                    stores += self._store_lines(s, buf, first, value, lanes)
+        for line in stores:                           # lockstep: after every load
+            self.p.emit(line)
+
+    def _gather_store(self, s, buf):
+        """A dense store of a gather (a lookup table) as one loop of scalar
+        loads and stores: no vector to assemble (gcc does that badly)."""
+        e = s.value
+        if not isinstance(e, E.Load) or e.buffer == s.buffer or not self.varies(e.index) \
+                or self.lanes_of(e.index) is not None:
+            return None
+        li = self.lanes_of(s.index)
+        if li is None or li.base is None or \
+                li.offsets != tuple(range(li.offsets[0], li.offsets[0] + self.width)):
+            return None
+        lanes = self.gather_indices(e, self.p.name(e.buffer))
+        if lanes is None:
+            return None
+        at, ix = lanes
+        k = self.p.declare(f"k{len(self.p.used)}", "k")
+        first = f"{self.scalar(li.base)} + {li.offsets[0]}"
+        return [f"for (int {k} = 0; {k} < {self.width}; {k}++) "
+                f"{buf}[{first} + {k}] = {at}[{ix}[{k}]];"]
+
+    def _values(self, value, t, period):
+        """(first lane, vector, lanes) pieces of the current chunk's value."""
+        if period == 1:
+            return [(0, self.temp(self.vector(value), t, "vec"), self.width)]
+        # even and odd lanes apart (each select on x % 2 takes one arm, each
+        # x / 2 is dense), then interleaved, as Halide does
+        w = self.chunk_width
+        h = w // 2
+        self.width, self.period = h, 2
+        parts = []
+        for self.phase in (0, 1):
+            parts.append(self.temp(self.vector(value), t, "vec"))
+        self.phase, self.period = 0, 1
+        pieces = []
+        for first in (0, h):
+            picks = [(lane % 2) * h + lane // 2 for lane in range(first, first + h)]
+            pieces.append((first, self.shuffle(t, parts[0], parts[1], h, picks), h))
+        self.width = w
+        return pieces
+
+    def _store_lines(self, s, buf, first, value, lanes):
+        """Store `value`, lanes first .. first + lanes - 1 of the chunk."""
+        saved = self.phase, self.width
+        self.phase, self.width = first, lanes
+        li = self.lanes_of(s.index)
+        if li is not None and li.base is not None and \
+                li.offsets == tuple(range(li.offsets[0], li.offsets[0] + lanes)):
+            at = f"{self.scalar(li.base)} + {li.offsets[0]}" if li.offsets[0] \
+                else self.scalar(li.base)
+            lines = [f"memcpy(&{buf}[{at}], &{value}, sizeof {value});"]
+        else:                                          # a scatter, lane by lane
+            lines = [f"{buf}[{self.lane_scalar(s.index, k)}] = {value}[{k}];"
+                     for k in range(lanes)]
+        self.phase, self.width = saved
+        return lines
+
+    def _interleaves(self, e) -> bool:
+        """Whether e selects on x % 2 of a varying x (a Bayer pattern, an
+        upsampling by 2): its even and odd lanes are then computed apart."""
+        self.varies(e)          # first: marks the lets in e that vary
+        seen, found = set(), set()
+
+        def walk(x):
+            if id(x) in seen:
+                return
+            seen.add(id(x))
+            if isinstance(x, E.Variable) and x.name in self.vvalues:
+                walk(self.vvalues[x.name])
+            elif isinstance(x, E.Let):
+                walk(x.value)
+                walk(x.body)
+            else:
+                if isinstance(x, E.Mod) and x.b == E.Const(x.type, 2) and self.varies(x.a):
+                    found.add("mod")
+                if isinstance(x, E.Select) and self.varies(x.condition):
+                    found.add("select")
+                for c in _children(x):
+                    walk(c)
+        walk(e)
+        return found == {"mod", "select"}

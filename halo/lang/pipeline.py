@@ -64,7 +64,7 @@ class Pipeline:
             compiled = compile_gpu(lowered, t, fn_name)
             self._compiled[t.spec] = (current_epoch[0], compiled)
             return compiled
-        source, openmp = generate_c(lowered, fn_name)
+        source, openmp = generate_c(lowered, fn_name, vector_bytes=t.vector_bytes())
         lib = compile_shared(source, t.cflags(), openmp, stem=fn_name)
         try:
             compiled = CompiledPipeline(lowered, lib, fn_name, source)

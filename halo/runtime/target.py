@@ -5,6 +5,7 @@ backend it decides the compiler flags.
 """
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 
@@ -85,9 +86,40 @@ class Target:
             flags.append("-mprefer-vector-width=512")
         return flags
 
+    def vector_bytes(self) -> int:
+        """Bytes in one SIMD register of the code cflags() builds: the C
+        backend cuts its explicit vector code into pieces of this size (gcc
+        turns a wider vector comparison into one scalar per lane)."""
+        f = self.features()
+        if self.spec.startswith("host"):
+            return _host_vector_bytes()
+        if "avx512" in f:
+            return 64
+        if "avx2" in f:
+            return 32
+        return 16
+
     def natural_vector_size(self, t) -> int:
         width = 64 if ("avx512" in self.features() or self.spec.startswith("host")) else 32
         return max(1, width // t.bytes())
+
+
+@functools.lru_cache(maxsize=None)
+def _host_vector_bytes() -> int:
+    """What the C compiler enables with -march=native (16 if it cannot say)."""
+    import subprocess
+    from ..errors import CompilerToolError
+    from .compiler import find_compiler
+    try:
+        out = subprocess.run([*find_compiler(), "-march=native", "-dM", "-E", "-x", "c",
+                              os.devnull], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.SubprocessError, CompilerToolError):
+        return 16
+    if "__AVX512BW__" in out:
+        return 64
+    if "__AVX2__" in out:
+        return 32
+    return 16
 
 
 def get_host_target() -> Target:

@@ -1,0 +1,827 @@
+"""Vector expressions for halo.codegen.c_vector: GCC/Clang vector extensions.
+
+`VectorExprPrinter.vector(e)` prints an expression that varies with the loop
+variable of a vectorized loop as C code of type `T __attribute__((vector_size
+(W * sizeof(T))))`, for the lanes of one chunk (W lanes, lane 0 at the loop
+variable plus `chunk * W`); `mask(e)` prints a bool expression as a mask (a
+vector of signed integers, -1 for true and 0 for false, as vector comparisons
+give). Values that do not vary are scalars, broadcast where a vector needs
+them; statements the vector code needs first (temporaries, loads) go to the
+printer's `pre` list. Semantics are the scalar printer's (halo.ir.expr):
+narrow integer arithmetic wraps (it runs on unsigned vectors), division and
+modulo are Euclidean, min/max/select blend on a comparison mask.
+
+Lane patterns: an int32/int64 value whose lanes are its lane-0 value plus
+constants (`lanes_of`: the loop variable, index arithmetic) is a broadcast
+plus a constant vector, and a load through such an index is a dense load, or
+one or two dense loads and a shuffle (stride 2, x / 2, reversal), or a
+gather. A division, a modulo or a clamp of such a value keeps a pattern only
+under a condition on lane 0 (a multiple of the divisor; the clamp does not
+bind): in `aligned` mode the condition is assumed and recorded, and the
+caller prints the loop twice, under a runtime test of the conditions and
+without them.
+
+Anything else (a Ramp, a bool load, print or prefetch calls) raises
+NotHandled; the caller then prints the loop as a scalar `omp simd` loop.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..ir import expr as E
+from ..ir.mutator import substitute
+from ..ir.types import Float, Int, UInt, i32
+from .c_like import type_suffix
+
+
+class NotHandled(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Lanes:
+    """Lane k of an integer value is `base + offsets[k]` (base None: 0)."""
+    base: object
+    offsets: tuple
+
+
+@dataclass(frozen=True)
+class Mask:
+    """A vector of `bits`-bit signed lanes, -1 (true) or 0: C code, or the
+    lane values when known at compile time."""
+    bits: int
+    code: str | None = None
+    const: tuple | None = None
+
+
+_CMP = {E.EQ: "==", E.NE: "!=", E.LT: "<", E.LE: "<=", E.GT: ">", E.GE: ">="}
+_CMP_PY = {E.EQ: lambda a, b: a == b, E.NE: lambda a, b: a != b,
+           E.LT: lambda a, b: a < b, E.LE: lambda a, b: a <= b,
+           E.GT: lambda a, b: a > b, E.GE: lambda a, b: a >= b}
+_SHUFFLE_PRELUDE = """#if defined(__has_builtin)
+#if __has_builtin(__builtin_shufflevector)
+#define HALO_HAS_SHUFFLEVECTOR 1
+#endif
+#endif
+#ifndef HALO_HAS_SHUFFLEVECTOR
+#define HALO_HAS_SHUFFLEVECTOR 0
+#endif"""
+_SIDE_EFFECTS = {"print", "print_when", "prefetch", "memo_commit", "memo_hash_buffer"}
+
+
+def _children(e):
+    if isinstance(e, E.BinOp):
+        return (e.a, e.b)
+    if isinstance(e, E.Call):
+        return e.args
+    if isinstance(e, E.Select):
+        return (e.condition, e.true_value, e.false_value)
+    if isinstance(e, (E.Cast, E.Reinterpret)):
+        return (e.value,)
+    if isinstance(e, E.Not):
+        return (e.a,)
+    if isinstance(e, E.Load):
+        return (e.index,)
+    if isinstance(e, E.Broadcast):
+        return (e.value,)
+    if isinstance(e, E.Ramp):
+        return (e.base, e.stride)
+    return ()
+
+
+def _has_load(e) -> bool:
+    return isinstance(e, E.Load) or any(_has_load(c) for c in _children(e)) or \
+        (isinstance(e, E.Let) and (_has_load(e.value) or _has_load(e.body)))
+
+
+def _power_of_two(q: int) -> bool:
+    return q > 0 and q & (q - 1) == 0
+
+
+def _plus(base, k: int, t):
+    if base is None:
+        return E.Const(t, k)
+    return base if k == 0 else E.Add(base, E.Const(t, k))
+
+
+class VectorExprPrinter:
+    """Prints vector expressions for one rendering of a vectorized loop.
+
+    `p` is the scalar printer (names, helpers, `pre`), `var` the loop
+    variable (its C variable holds lane 0), `width` the lanes of a chunk."""
+
+    def __init__(self, p, var: str, lanes: int, width: int, aligned: bool):
+        self.p, self.var, self.lanes, self.aligned = p, var, lanes, aligned
+        self.chunk_width = self.width = width
+        # the lanes printed now: chunk * chunk_width + phase + period * k, k < width
+        # (period 2: the even or the odd lanes of a chunk, see phased_vector)
+        self.chunk, self.phase, self.period = 0, 0, 1
+        self.varying = {var}
+        self.vvalues: dict = {}     # varying let -> value (lets substituted)
+        self.uvalues: dict = {}     # uniform let printed inside -> value (substituted)
+        self.vec: dict = {}         # varying let -> {slot: code or Mask}
+        self.conditions: list = []  # assumed in aligned mode (scalar bool Exprs)
+        # bytes per lane of the chunk: of the widest element compared or
+        # divided in registers, and of the widest element of any vector
+        self.native = 0
+        self.widest = 1
+        self._varies_memo: dict = {}
+        self._lanes_memo: dict = {}
+        self._lane_names = 0
+
+    # -- helpers ---------------------------------------------------------------------------
+    def vtype(self, t, lanes=None) -> str:
+        lanes = lanes or self.width
+        name = f"halo_{type_suffix(t)}x{lanes}"
+        if name not in self.p.helpers:
+            self.p.helpers[name] = (f"typedef {self.p.ctype(t)} {name} "
+                                    f"__attribute__((vector_size({lanes * t.bytes()})));")
+        self.widest = max(self.widest, t.bytes() * lanes / self.chunk_width)
+        return name
+
+    def broadcast(self, t, scalar: str) -> str:
+        # vector + scalar of the element type splats it (no helper function:
+        # passing wide vectors by value warns about the ABI without -mavx512f)
+        return f"(({self.vtype(t)}){{0}} + ({self.p.ctype(t)})({scalar}))"
+
+    def literal(self, t, values) -> str:
+        return f"(({self.vtype(t)}){{{', '.join(str(int(v)) for v in values)}}})"
+
+    def temp(self, code: str, t, hint="v") -> str:
+        name = self.p.declare(f"{hint}{len(self.p.used)}", hint)
+        self.p.pre.append(f"const {self.vtype(t)} {name} = {code};")
+        return name
+
+    def scalar(self, e) -> str:
+        return self.p.expr(e)
+
+    def need_native(self, t):
+        """t's lanes are compared or divided: GCC splits such an operation
+        into registers only when the vector fits one (else: one per lane)."""
+        self.native = max(self.native, t.bytes() * self.width / self.chunk_width)
+
+    def varies(self, e) -> bool:
+        if isinstance(e, E.Variable):
+            return e.name in self.varying
+        if isinstance(e, E.Const):
+            return False
+        hit = self._varies_memo.get(id(e))
+        if hit is not None:
+            return hit[1]
+        if isinstance(e, E.Let):
+            r = self.varies(e.value)
+            if r:
+                self.varying.add(e.name)
+            r = self.varies(e.body) or r
+        else:
+            r = any(self.varies(c) for c in _children(e))
+        self._varies_memo[id(e)] = (e, r)     # (e keeps its id alive)
+        return r
+
+    def slot(self):
+        return (self.chunk, self.phase, self.period, self.width)
+
+    def lane(self, k: int) -> int:
+        """The loop lane printed as lane k now."""
+        return self.chunk * self.chunk_width + self.phase + self.period * k
+
+    def chunk_var(self):
+        """The loop variable at the first lane of the chunk."""
+        v = E.Variable(i32, self.var)
+        k = self.chunk * self.chunk_width
+        return E.Add(v, E.Const(i32, k)) if k else v
+
+    def lane_scalar(self, e, k: int) -> str:
+        """e for lane k of the current chunk, as scalar C."""
+        lane = self.lane(k)
+        x = substitute(self.vvalues, e)
+        if lane:
+            x = substitute({self.var: E.Add(E.Variable(i32, self.var), E.Const(i32, lane))}, x)
+        return self.p.expr(x)
+
+    def lane_variable(self, t, code: str):
+        """A Variable the scalar printer prints as `code` (one lane of a vector)."""
+        self._lane_names += 1
+        name = f"\0lane{self._lane_names}"
+        self.p.names[name] = code
+        return E.Variable(t, name)
+
+    def assume(self, cond) -> bool:
+        """Record cond (aligned mode only); False where it cannot be tested
+        before the loop body (it reads memory)."""
+        if not self.aligned:
+            return False
+        cond = substitute(self.uvalues, cond)
+        if _has_load(cond):
+            return False
+        if cond not in self.conditions:
+            self.conditions.append(cond)
+        return True
+
+    def define(self, name, value):
+        """A varying let: its value for this chunk, in a temporary."""
+        self.varying.add(name)
+        self.vvalues[name] = substitute(self.vvalues, value)
+        if value.type.is_bool():
+            m = self.mask(value)
+            got = m if m.const is not None else \
+                Mask(m.bits, code=self.temp(m.code, Int(m.bits), "m"))
+        else:
+            got = self.temp(self.vector(value), value.type)
+        self.vec.setdefault(name, {})[self.slot()] = got
+
+    # -- lane patterns ------------------------------------------------------------------------
+    def lanes_of(self, e):
+        """Lanes(base, offsets) of an int32/int64 value, or None."""
+        t = e.type
+        if not (t.is_int() and t.bits() >= 32):
+            return None
+        key = (id(e), self.slot())
+        hit = self._lanes_memo.get(key)
+        if hit is None:
+            hit = (e, self._lanes(e))
+            self._lanes_memo[key] = hit
+        return hit[1]
+
+    def _lanes(self, e):
+        w, t = self.width, e.type
+        if isinstance(e, E.Const):
+            return Lanes(None, (e.value,) * w)
+        if not self.varies(e):
+            return Lanes(e, (0,) * w)
+        if isinstance(e, E.Variable):
+            if e.name == self.var:
+                return Lanes(self.chunk_var(), tuple(self.lane(k) - self.lane(0) + self.phase
+                                                     for k in range(w)))
+            value = self.vvalues.get(e.name)
+            return None if value is None else self.lanes_of(value)
+        if isinstance(e, E.Let):
+            return self.lanes_of(substitute({e.name: e.value}, e.body))
+        if isinstance(e, (E.Add, E.Sub)):
+            a, b = self.lanes_of(e.a), self.lanes_of(e.b)
+            if a is None or b is None:
+                return None
+            s = 1 if isinstance(e, E.Add) else -1
+            offs = tuple(x + s * y for x, y in zip(a.offsets, b.offsets))
+            if b.base is None:
+                return Lanes(a.base, offs)
+            if a.base is None:
+                return Lanes(b.base if s == 1 else E.Sub(E.Const(t, 0), b.base), offs)
+            return Lanes(type(e)(a.base, b.base), offs)
+        if isinstance(e, E.Mul):
+            return self._lanes_mul(e)
+        if isinstance(e, E.Cast):
+            src = e.value.type
+            if not (src.is_int() and src.bits() <= t.bits()):
+                return None
+            v = self.lanes_of(e.value)
+            return v and Lanes(None if v.base is None else E.Cast(t, v.base), v.offsets)
+        if isinstance(e, (E.Div, E.Mod)) and isinstance(e.b, E.Const) and e.b.value > 0:
+            return self._lanes_divmod(e)
+        if isinstance(e, (E.Min, E.Max)):
+            return self._lanes_clamp(e)
+        return None
+
+    def _lanes_mul(self, e):
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if self.varies(y):
+                continue
+            lx = self.lanes_of(x)
+            if lx is None:
+                return None
+            if isinstance(y, E.Const):
+                return Lanes(None if lx.base is None else E.Mul(lx.base, y),
+                             tuple(o * y.value for o in lx.offsets))
+            if lx.base is not None and not any(lx.offsets):
+                return Lanes(E.Mul(lx.base, y), lx.offsets)
+            return None
+        return None
+
+    def _lanes_divmod(self, e):
+        q, t = e.b.value, e.type
+        a = self.lanes_of(e.a)
+        if a is None:
+            return None
+        div = isinstance(e, E.Div)
+        if a.base is None:
+            return Lanes(None, tuple(o // q if div else o % q for o in a.offsets))
+        # (Python's // and % are Euclidean for q > 0, as halo's are)
+        r = a.offsets[0] % q
+        if div and all(o % q == r for o in a.offsets):
+            # floor((b + r + q m) / q) = floor((b + r) / q) + m: no condition
+            return Lanes(E.Div(_plus(a.base, r, t), e.b), tuple((o - r) // q for o in a.offsets))
+        # floor((b + o) / q) = b / q + floor(o / q) when q divides b
+        if not self.assume(E.EQ(E.Mod(a.base, e.b), E.Const(t, 0))):
+            if not div and all(o % q == r for o in a.offsets):
+                return Lanes(E.Mod(_plus(a.base, r, t), e.b), (0,) * self.width)
+            return None
+        if div:
+            return Lanes(E.Div(a.base, e.b), tuple(o // q for o in a.offsets))
+        return Lanes(None, tuple(o % q for o in a.offsets))
+
+    def _lanes_clamp(self, e):
+        is_min = isinstance(e, E.Min)
+        for x, y in ((e.a, e.b), (e.b, e.a)):
+            if self.varies(y):
+                continue
+            lx, ly = self.lanes_of(x), self.lanes_of(y)
+            if lx is None or ly is None:
+                return None
+            if lx.base is None and ly.base is None:
+                pick = min if is_min else max
+                return Lanes(None, tuple(pick(a, b) for a, b in zip(lx.offsets, ly.offsets)))
+            # the clamp does not bind in any lane (lanes are affine: check the ends)
+            if is_min:
+                cond = E.LE(_plus(lx.base, max(lx.offsets), e.type), y)
+            else:
+                cond = E.GE(_plus(lx.base, min(lx.offsets), e.type), y)
+            return lx if self.assume(cond) else None
+        return None
+
+    def lanes_vector(self, la, t) -> str:
+        if la.base is None:
+            return self.literal(t, la.offsets)
+        base = self.broadcast(t, self.scalar(la.base))
+        return f"({base} + {self.literal(t, la.offsets)})" if any(la.offsets) else base
+
+    # -- vector values ----------------------------------------------------------------------------
+    def vector(self, e) -> str:
+        t = e.type
+        if t.is_bool() or t.is_handle():
+            raise NotHandled
+        if not self.varies(e):
+            return self.broadcast(t, self.scalar(e))
+        if t.is_int() and t.bits() >= 32:
+            la = self.lanes_of(e)
+            if la is not None:
+                return self.lanes_vector(la, t)
+        method = getattr(self, "v_" + type(e).__name__, None)
+        if method is None:
+            raise NotHandled
+        return method(e)
+
+    def v_Variable(self, e):
+        got = self.vec.get(e.name, {}).get(self.slot())
+        if got is None:
+            if e.name not in self.vvalues:
+                raise NotHandled
+            return self.vector(self.vvalues[e.name])   # a let of other lanes
+        return got
+
+    def v_Let(self, e):
+        self.let(e)
+        return self.vector(e.body)
+
+    def let(self, e):
+        if self.varies(e.value):
+            self.define(e.name, e.value)
+            return
+        value = self.scalar(e.value)
+        cname = self.p.declare(e.name)
+        self.p.pre.append(f"const {self.p.ctype(e.value.type)} {cname} = {value};")
+        self.uvalues[e.name] = substitute(self.uvalues, e.value)
+
+    def v_Broadcast(self, e):
+        return self.vector(e.value)
+
+    def v_Load(self, e):
+        t = e.type
+        if t.is_bool() or t.is_handle():
+            raise NotHandled
+        buf = self.p.name(e.buffer)
+        li = self.lanes_of(e.index)
+        if li is not None:
+            return self.patterned_load(t, buf, li, e.index.type)
+        return self.gather(e, buf)
+
+    def patterned_load(self, t, buf, li, index_type) -> str:
+        w, offs = self.width, li.offsets
+        base = self.scalar(li.base if li.base is not None else E.Const(index_type, 0))
+        lo, hi = min(offs), max(offs)
+        span = hi - lo + 1
+        if span == 1:
+            return self.broadcast(t, f"{buf}[{base} + {lo}]")
+        b = self.p.declare(f"b{len(self.p.used)}", "base")
+        self.p.pre.append(f"const {self.p.ctype(index_type)} {b} = {base};")
+        if offs == tuple(range(lo, lo + w)):
+            return self.dense_load(t, buf, f"{b} + {lo}", w)
+        m = min(w, 1 << (span.bit_length() - 1))      # largest power of two <= span
+        if 2 * m < span:                               # more than two loads: a gather
+            return f"(({self.vtype(t)}){{{', '.join(f'{buf}[{b} + {o}]' for o in offs)}}})"
+        # one or two dense loads of m lanes cover [lo, hi] exactly (no read
+        # outside what the lanes read), then a shuffle picks the lanes
+        first = self.dense_load(t, buf, f"{b} + {lo}", m)
+        second = first if span == m else self.dense_load(t, buf, f"{b} + {hi - m + 1}", m)
+        picks = [o - lo if o - lo < m else m + o - lo - (span - m) for o in offs]
+        return self.shuffle(t, first, second, m, picks)
+
+    def shuffle(self, t, first, second, m, picks) -> str:
+        """Lanes `picks` of the 2m lanes of first and second (m-lane vectors)."""
+        self.p.helpers.setdefault("HALO_HAS_SHUFFLEVECTOR", _SHUFFLE_PRELUDE)
+        vt = self.vtype(t)
+        out = self.p.declare(f"shuf{len(self.p.used)}", "shuf")
+        # (gcc rewrites a constructor of lanes of a loaded vector as scalar loads)
+        self.p.pre.append(f"{vt} {out};")
+        self.p.pre.append("#if HALO_HAS_SHUFFLEVECTOR")
+        self.p.pre.append(f"{out} = __builtin_shufflevector({first}, {second}, "
+                          f"{', '.join(map(str, picks))});")
+        self.p.pre.append("#else")
+        lanes = [f"{first}[{k}]" if k < m else f"{second}[{k - m}]" for k in picks]
+        self.p.pre.append(f"{out} = ({vt}){{{', '.join(lanes)}}};")
+        self.p.pre.append("#endif")
+        return out
+
+    def dense_load(self, t, buf, index, lanes) -> str:
+        vt = self.vtype(t, lanes)
+        tmp = self.p.declare(f"vload{len(self.p.used)}", "vload")
+        self.p.pre.append(f"{vt} {tmp};")
+        self.p.pre.append(f"memcpy(&{tmp}, &{buf}[{index}], sizeof {tmp});")
+        return tmp
+
+    def gather(self, e, buf) -> str:
+        """One scalar load per lane (a lookup table, a data-dependent index)."""
+        w, t = self.width, e.type
+        lanes = self.gather_indices(e, buf)
+        if lanes is None:
+            loads = [f"{buf}[{self.lane_scalar(e.index, k)}]" for k in range(w)]
+            return f"(({self.vtype(t)}){{{', '.join(loads)}}})"
+        at, ix = lanes
+        # lane by lane through memory, as a loop: gcc makes a constructor of
+        # many loads into long insert chains and spills their addresses
+        got = self.p.declare(f"g{len(self.p.used)}", "got")
+        k = self.p.declare(f"k{len(self.p.used)}", "k")
+        out = self.p.declare(f"vg{len(self.p.used)}", "vgather")
+        self.p.pre += [f"{self.p.ctype(t)} {got}[{w}];",
+                       f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
+                       f"{self.vtype(t)} {out};",
+                       f"memcpy(&{out}, {got}, sizeof {out});"]
+        return out
+
+    def gather_indices(self, e, buf):
+        """(pointer, array): the lane indices of load e as an array, relative
+        to the pointer; None where they cannot be computed as a vector. The
+        index's lane-invariant part is the pointer; its varying part stays in
+        its own (32-bit or narrower) type where the index widens it, as
+        Halide's int32 indices."""
+        mark = len(self.p.pre)
+        try:
+            uniform, varying = self.split_index(e.index)
+            iv = self.temp(self.vector(varying), varying.type, "idx")
+        except NotHandled:
+            del self.p.pre[mark:]
+            return None
+        if uniform is not None:
+            at = self.p.declare(f"at{len(self.p.used)}", "at")
+            self.p.pre.append(f"const {self.p.ctype(e.type)} *{at} = "
+                              f"&{buf}[{self.scalar(uniform)}];")
+            buf = at
+        ix = self.p.declare(f"ix{len(self.p.used)}", "ix")
+        self.p.pre += [f"{self.p.ctype(varying.type)} {ix}[{self.width}];",
+                       f"memcpy({ix}, &{iv}, sizeof {ix});"]
+        return buf, ix
+
+    def split_index(self, e):
+        """(uniform, varying): e == uniform + varying (uniform None: 0), the
+        varying part with the widening casts of integers taken off."""
+        if not self.varies(e):
+            return e, None
+        if isinstance(e, E.Variable) and e.name in self.vvalues:
+            return self.split_index(self.vvalues[e.name])
+        if isinstance(e, E.Let):
+            return self.split_index(substitute({e.name: e.value}, e.body))
+        if isinstance(e, E.Add):
+            (ua, va), (ub, vb) = self.split_index(e.a), self.split_index(e.b)
+            if va is not None and vb is not None:
+                return None, e
+            return (ua if ub is None else ub if ua is None else E.Add(ua, ub)), \
+                (va if vb is None else vb)
+        if isinstance(e, E.Sub) and not self.varies(e.b):
+            ua, va = self.split_index(e.a)
+            return (E.Sub(E.Const(e.type, 0), e.b) if ua is None else E.Sub(ua, e.b)), va
+        if isinstance(e, E.Mul) and e.b == E.Const(e.type, 1):
+            return self.split_index(e.a)
+        while isinstance(e, E.Cast) and e.type.is_int() and e.value.type.bits() <= 32 and \
+                (e.value.type.is_int() or e.value.type.is_uint()) and \
+                e.value.type.bits() < e.type.bits() + (1 if e.value.type.is_int() else 0):
+            e = e.value                      # a widening cast keeps the value
+        return None, e
+
+    def arith(self, e, op) -> str:
+        t = e.type
+        a, b = self.vector(e.a), self.vector(e.b)
+        if t.is_int():       # wraps (signed vector overflow would be undefined)
+            u = self.vtype(UInt(t.bits()))
+            return f"(({self.vtype(t)})(({u})({a}) {op} ({u})({b})))"
+        return f"({a} {op} {b})"
+
+    def v_Add(self, e): return self.arith(e, "+")
+    def v_Sub(self, e): return self.arith(e, "-")
+    def v_Mul(self, e): return self.arith(e, "*")
+
+    def v_Div(self, e):
+        t = e.type
+        if t.is_float():
+            return f"({self.vector(e.a)} / {self.vector(e.b)})"
+        if not isinstance(e.b, E.Const):
+            return self.scalarize(e)      # Halide's rounding and x / 0 per lane
+        q, vt = e.b.value, self.vtype(t)
+        if q == 0:
+            return self.broadcast(t, "0")
+        if q == 1:
+            return self.vector(e.a)
+        a = self.temp(self.vector(e.a), t)
+        if _power_of_two(q):                       # floor division: an arithmetic shift
+            return f"({a} >> {q.bit_length() - 1})"
+        if q == -1:
+            u = self.vtype(UInt(t.bits()))
+            return f"(({vt})(({u}){{0}} - ({u})({a})))"
+        self.need_native(t)
+        qv = self.broadcast(t, self.scalar(e.b))
+        if t.is_uint():
+            return f"({a} / {qv})"
+        # C truncates; Euclidean rounds down for q > 0 (up for q < 0) when
+        # the remainder is negative (the mask is -1 there)
+        trunc = self.temp(f"({a} / {qv})", t)
+        neg = f"(({vt})(({a} - {trunc} * {qv}) < {self.broadcast(t, '0')}))"
+        return f"({trunc} {'+' if q > 0 else '-'} {neg})"
+
+    def v_Mod(self, e):
+        t = e.type
+        if t.is_float() or not isinstance(e.b, E.Const):
+            return self.scalarize(e)
+        q, vt = abs(e.b.value), self.vtype(t)
+        if q <= 1:
+            return self.broadcast(t, "0")
+        a = self.vector(e.a)
+        if _power_of_two(q):                       # Euclidean: the low bits
+            return f"({a} & {self.broadcast(t, str(q - 1))})"
+        self.need_native(t)
+        qv = self.broadcast(t, str(q))
+        if t.is_uint():
+            return f"({a} % {qv})"
+        r = self.temp(f"({a} % {qv})", t)
+        return f"({r} + ((({vt})({r} < {self.broadcast(t, '0')})) & {qv}))"
+
+    def minmax(self, e, op) -> str:
+        t = e.type
+        a = self.temp(self.vector(e.a), t)
+        b = self.temp(self.vector(e.b), t)
+        self.need_native(t)
+        return self.blend(Mask(t.bits(), code=f"({a} {op} {b})"), a, b, t)
+
+    def v_Min(self, e): return self.minmax(e, "<")
+    def v_Max(self, e): return self.minmax(e, ">")
+
+    def blend(self, m, a, b, t) -> str:
+        """Lanes of a where m is true, else of b (a and b: vectors of t)."""
+        if m.const is not None and all(m.const):
+            return a
+        if m.const is not None and not any(m.const):
+            return b
+        bits, vt = t.bits(), self.vtype(t)
+        mc = self.temp(self.mask_code(m, bits), Int(bits), "m")
+        if t.is_float():
+            vi = self.vtype(Int(bits))
+            return f"(({vt})((({vi})({a}) & {mc}) | (({vi})({b}) & ~{mc})))"
+        return f"((({a}) & ({vt})({mc})) | (({b}) & ({vt})(~{mc})))"
+
+    def v_Select(self, e):
+        t = e.type
+        if not self.varies(e.condition):
+            return self.uniform_select(e)
+        m = self.mask(e.condition, t.bits())
+        if m.const is not None and len(set(m.const)) == 1:   # one arm only
+            return self.vector(e.true_value if m.const[0] else e.false_value)
+        return self.blend(m, self.vector(e.true_value), self.vector(e.false_value), t)
+
+    def uniform_select(self, e) -> str:
+        """A select on a lane-invariant condition: a branch, so that only the
+        chosen arm is computed (arms are values: skipping one is exact)."""
+        out = self.p.declare(f"sel{len(self.p.used)}", "sel")
+        saved = self.p.pre
+        arms = []
+        for arm in (e.true_value, e.false_value):
+            self.p.pre = []
+            value = self.vector(arm)
+            arms.append(self.p.pre + [f"{out} = {value};"])
+        self.p.pre = saved
+        self.p.pre.append(f"{self.vtype(e.type)} {out};")
+        self.p.pre.append(f"if ({self.scalar(e.condition)}) {{")
+        self.p.pre += ["    " + line for line in arms[0]]
+        self.p.pre.append("} else {")
+        self.p.pre += ["    " + line for line in arms[1]]
+        self.p.pre.append("}")
+        return out
+
+    def v_Cast(self, e):
+        src, t = e.value.type, e.type
+        if src.is_handle():
+            raise NotHandled
+        vt = self.vtype(t)
+        if src.is_bool():
+            bits = t.bits()
+            ones = f"(({self.vtype(Int(bits))}){{0}} - {self.mask_code(self.mask(e.value, bits), bits)})"
+            return ones if t == Int(bits) else f"__builtin_convertvector({ones}, {vt})"
+        if src == t:
+            return self.vector(e.value)
+        return f"__builtin_convertvector({self.vector(e.value)}, {vt})"
+
+    def v_Reinterpret(self, e):
+        src = e.value.type
+        if src.is_bool() or src.is_handle() or src.bits() != e.type.bits():
+            raise NotHandled
+        return f"(({self.vtype(e.type)})({self.vector(e.value)}))"
+
+    def v_Call(self, e):
+        if e.call_type != E.CallType.INTRINSIC or e.name in _SIDE_EFFECTS:
+            raise NotHandled
+        n, t, args = e.name, e.type, e.args
+        if n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+            op = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[n]
+            return f"({self.vector(args[0])} {op} {self.vector(args[1])})"
+        if n == "bitwise_not":
+            return f"(~{self.vector(args[0])})"
+        if n in ("shift_left", "shift_right"):
+            amt = args[1]
+            if isinstance(amt, E.Const) and 0 <= amt.value < t.bits():
+                a = self.vector(args[0])
+                if n == "shift_right":
+                    return f"({a} >> {amt.value})"
+                u = self.vtype(UInt(t.bits()))
+                return f"(({self.vtype(t)})(({u})({a}) << {amt.value}))"
+            return self.scalarize(e)
+        if n == "exp" and t == Float(32):
+            return self.exp_f32(args[0])
+        if n == "abs":
+            return self.abs(args[0], t)
+        if n == "absd":
+            return self.absd(args[0], args[1], t)
+        return self.scalarize(e)
+
+    def exp_f32(self, x) -> str:
+        """e^x in every lane, as Halide computes it: x = n ln2 + r with |r| <=
+        ln2/2 (Cody-Waite: n ln2 in two parts), e^r by its degree-7 Taylor
+        polynomial, times 2^n made in the exponent bits (two factors, so that
+        neither overflows). Within 2 ulp of libm's expf (which halo's scalar
+        code calls, one lane at a time: ~10x slower); inf, 0, NaN as expf."""
+        f, i = Float(32), Int(32)
+        vf, vi = self.vtype(f), self.vtype(i)
+        c = lambda v: self.broadcast(f, v)   # noqa: E731
+        a = self.temp(self.vector(x), f)
+        self.need_native(f)
+        # x beyond [-104, 89] gives 0 or inf already; NaN is fixed at the end
+        lo = self.temp(self.blend(Mask(32, code=f"({a} > {c('-104.0f')})"), a, c("-104.0f"), f), f)
+        xc = self.temp(self.blend(Mask(32, code=f"({lo} < {c('89.0f')})"), lo, c("89.0f"), f), f)
+        shift = c("0x1.8p23f")                # adding it rounds to an integer
+        z = self.temp(f"({xc} * {c('0x1.715476p+0f')} + {shift})", f)
+        n = self.temp(f"({z} - {shift})", f)
+        r = self.temp(f"(({xc} - {n} * {c('0x1.62e4p-1f')}) - {n} * {c('0x1.7f7d1cp-20f')})", f)
+        poly = c("0x1.a01a02p-13f")
+        for k in ("0x1.6c16c2p-10f", "0x1.111112p-7f", "0x1.555556p-5f", "0x1.555556p-3f",
+                  "0x1p-1f", "0x1p+0f", "0x1p+0f"):
+            poly = self.temp(f"({poly} * {r} + {c(k)})", f)
+        ni = self.temp(f"(({vi})({z}) - {self.broadcast(i, '0x4B400000')})", i)
+        half = self.temp(f"({ni} >> 1)", i)
+        bias = self.broadcast(i, "127")
+        s1 = f"(({vf})(({half} + {bias}) << 23))"
+        s2 = f"(({vf})((({ni} - {half}) + {bias}) << 23))"
+        result = self.temp(f"(({poly} * {s1}) * {s2})", f)
+        return self.blend(Mask(32, code=f"({a} == {a})"), result, a, f)
+
+    def float_abs(self, a: str, t) -> str:
+        bits = t.bits()
+        vi = self.vtype(Int(bits))
+        low = f"INT64_C({(1 << 63) - 1})" if bits == 64 else str((1 << (bits - 1)) - 1)
+        return f"(({self.vtype(t)})(({vi})({a}) & {self.broadcast(Int(bits), low)}))"
+
+    def abs(self, x, t) -> str:
+        src = x.type
+        if src.is_float():
+            return self.float_abs(self.vector(x), src)
+        if src.is_uint():
+            return self.vector(x)
+        a = self.temp(self.vector(x), src)
+        u = self.vtype(t)
+        self.need_native(src)
+        m = Mask(src.bits(), code=f"({a} < {self.broadcast(src, '0')})")
+        return self.blend(m, f"(({u}){{0}} - ({u})({a}))", f"(({u})({a}))", t)
+
+    def absd(self, x, y, t) -> str:
+        src = x.type
+        if src.is_float():
+            return self.float_abs(f"({self.vector(x)} - {self.vector(y)})", src)
+        a, b = self.temp(self.vector(x), src), self.temp(self.vector(y), src)
+        u = self.vtype(t)
+        self.need_native(src)
+        m = Mask(src.bits(), code=f"({a} > {b})")
+        return self.blend(m, f"(({u})({a}) - ({u})({b}))", f"(({u})({b}) - ({u})({a}))", t)
+
+    def scalarize(self, e):
+        """e lane by lane with the scalar printer (math functions, division
+        by a variable, ...): its varying operands are vectors first."""
+        args = e.args if isinstance(e, E.Call) else (e.a, e.b)
+        bound = []
+        for a in args:
+            if a.type.is_bool() or a.type.is_handle():
+                if self.varies(a):
+                    raise NotHandled
+                bound.append(lambda k, a=a: a)
+            elif self.varies(a):
+                tmp = self.temp(self.vector(a), a.type)
+                bound.append(lambda k, a=a, tmp=tmp: self.lane_variable(a.type, f"{tmp}[{k}]"))
+            else:
+                name = self.p.declare(f"s{len(self.p.used)}", "s")
+                self.p.pre.append(f"const {self.p.ctype(a.type)} {name} = {self.scalar(a)};")
+                v = self.lane_variable(a.type, name)
+                bound.append(lambda k, v=v: v)
+        lanes = []
+        for k in range(self.width):
+            new = [f(k) for f in bound]
+            node = (E.Call(e.type, e.name, tuple(new), e.call_type, e.value_index)
+                    if isinstance(e, E.Call) else type(e)(*new))
+            lanes.append(self.p.expr(node))
+        if e.type.is_bool():
+            vi = self.vtype(Int(32))
+            return Mask(32, code=f"(({vi}){{0}} - ({vi}){{{', '.join(lanes)}}})")
+        return f"(({self.vtype(e.type)}){{{', '.join(lanes)}}})"
+
+    # -- masks ----------------------------------------------------------------------------------
+    def mask_code(self, m, bits) -> str:
+        if m.const is not None:
+            return self.literal(Int(bits), [-1 if c else 0 for c in m.const])
+        if m.bits == bits:
+            return m.code
+        return f"__builtin_convertvector({m.code}, {self.vtype(Int(bits))})"
+
+    def mask(self, e, hint=32) -> Mask:
+        """A bool expression as a Mask (`hint`: the lane width wanted, for
+        masks of no natural width)."""
+        w = self.width
+        if isinstance(e, E.Const):
+            return Mask(hint, const=(bool(e.value),) * w)
+        if not self.varies(e):
+            vi = self.vtype(Int(hint))
+            return Mask(hint, code=f"(({vi}){{0}} - ({self.p.ctype(Int(hint))})({self.scalar(e)}))")
+        if isinstance(e, tuple(_CMP)):
+            return self.compare(e, hint)
+        if isinstance(e, (E.And, E.Or)):
+            return self.logic(self.mask(e.a, hint), self.mask(e.b, hint), "&" if isinstance(e, E.And) else "|")
+        if isinstance(e, E.Not):
+            return self.invert(self.mask(e.a, hint))
+        if isinstance(e, E.Variable):
+            got = self.vec.get(e.name, {}).get(self.slot())
+            if got is None:
+                if e.name not in self.vvalues:
+                    raise NotHandled
+                return self.mask(self.vvalues[e.name], hint)
+            return got
+        if isinstance(e, E.Let):
+            self.let(e)
+            return self.mask(e.body, hint)
+        if isinstance(e, E.Cast) and not e.value.type.is_bool():
+            return self.compare(E.NE(e.value, E.Const(e.value.type, 0)), hint)
+        if isinstance(e, E.Cast):
+            return self.mask(e.value, hint)
+        if isinstance(e, E.Call) and e.call_type == E.CallType.INTRINSIC and \
+                e.name in ("bitwise_and", "bitwise_or", "bitwise_xor"):
+            op = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[e.name]
+            return self.logic(self.mask(e.args[0], hint), self.mask(e.args[1], hint), op)
+        if isinstance(e, E.Call) and e.call_type == E.CallType.INTRINSIC and \
+                e.name not in _SIDE_EFFECTS and not e.name.startswith("bitwise"):
+            return self.scalarize(e)
+        raise NotHandled
+
+    def compare(self, e, hint) -> Mask:
+        a, b = e.a, e.b
+        if a.type.is_bool():                   # == / != of bools
+            x = self.logic(self.mask(a, hint), self.mask(b, hint), "^")
+            if isinstance(e, E.NE):
+                return x
+            if isinstance(e, E.EQ):
+                return self.invert(x)
+            raise NotHandled
+        la, lb = self.lanes_of(a), self.lanes_of(b)
+        if la is not None and lb is not None and la.base is None and lb.base is None:
+            f = _CMP_PY[type(e)]
+            return Mask(hint, const=tuple(f(x, y) for x, y in zip(la.offsets, lb.offsets)))
+        va, vb = self.vector(a), self.vector(b)
+        self.need_native(a.type)
+        return Mask(a.type.bits(), code=f"({va} {_CMP[type(e)]} {vb})")
+
+    def invert(self, m) -> Mask:
+        if m.const is not None:
+            return Mask(m.bits, const=tuple(not c for c in m.const))
+        return Mask(m.bits, code=f"(~{m.code})")
+
+    def logic(self, ma, mb, op) -> Mask:
+        if ma.const is not None and mb.const is not None:
+            f = {"&": lambda x, y: x and y, "|": lambda x, y: x or y,
+                 "^": lambda x, y: x != y}[op]
+            return Mask(ma.bits, const=tuple(f(x, y) for x, y in zip(ma.const, mb.const)))
+        if ma.const is not None:
+            ma, mb = mb, ma
+        if mb.const is not None and op != "^" and len(set(mb.const)) == 1:
+            keep = mb.const[0] if op == "&" else not mb.const[0]
+            return ma if keep else mb
+        bits = ma.bits
+        return Mask(bits, code=f"({ma.code} {op} {self.mask_code(mb, bits)})")
