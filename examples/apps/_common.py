@@ -15,6 +15,10 @@ Every app module defines
     PARAMS, SMALL_PARAMS (optional)        keyword arguments of build(); the
                                            small ones override at the test size
 
+`build(..., gpu=True)` applies the app's GPU schedule (`schedule_gpu` in
+the app, after Halide's apps/*_generator.cpp GPU branches) instead of the
+CPU one; `--target host-opencl` or `host-cuda` runs that.
+
 and `main()` just calls `run_app(module)` here: it builds the same program
 with halo and with Halide, compiles both (timed separately), checks that
 the outputs agree, times both (median after warm-up), and saves the input
@@ -127,23 +131,61 @@ def _outs(r):
     return [np.asarray(b) for b in r] if isinstance(r, (tuple, list)) else [np.asarray(r)]
 
 
-def realize_with(hl, module, inputs, sizes, params=None, repeats=0):
-    """Build with `hl`, compile (timed), run once, optionally time. Returns
-    (outputs, compile_s, run_s or None)."""
+GPU_TARGETS = ("host-opencl", "host-cuda")
+
+
+def is_gpu(target) -> bool:
+    """Whether a target name has a GPU feature (opencl or cuda)."""
+    return target is not None and bool({"opencl", "cuda"} & set(str(target).split("-")))
+
+
+def target_for(hl, name=None):
+    """`hl`'s Target for a target name (None: HL_JIT_TARGET, as Halide).
+    Halide's OpenCL runtime must find the same ICD loader (and the PoCL
+    device) that halo uses, so that loader is loaded globally first."""
+    if name is None:
+        return hl.get_jit_target_from_environment()
+    if "opencl" in str(name) and hl.__name__ != "halo":
+        from halo.runtime.opencl import get_opencl, load_icd_globally
+        get_opencl()                 # a halo error naming the fix if there is no device
+        load_icd_globally()
+    return hl.Target(str(name))
+
+
+def realize_with(hl, module, inputs, sizes, params=None, repeats=0, target=None):
+    """Build with `hl` (its GPU schedule for a GPU target), compile (timed),
+    run once, optionally time. Returns (outputs, compile_s, run_s or None).
+    On a GPU a timed run ends with the output on the host (copy_to_host)."""
+    params = dict(params or {})
+    if is_gpu(target):
+        params["gpu"] = True
+    t = target_for(hl, target)
     bufs = [hl.Buffer(a) for a in inputs]
-    f = module.build(hl, *bufs, **(params or {}))
+    f = module.build(hl, *bufs, **params)
     p = hl.Pipeline(f) if not isinstance(f, hl.Pipeline) else f
     t0 = time.perf_counter()
-    p.compile_jit(hl.get_jit_target_from_environment())
+    p.compile_jit(t)
     compile_s = time.perf_counter() - t0
-    first = p.realize(list(sizes))
-    outs = _outs(first)
+    first = _outs_on_host(p.realize(list(sizes), t))
     run_s = None
     if repeats:
-        dst = [hl.Buffer(np.empty_like(o)) for o in outs]
+        dst = [hl.Buffer(np.empty_like(o)) for o in first]
         arg = dst[0] if len(dst) == 1 else dst
-        run_s = median_time(lambda: p.realize(arg), repeats)
-    return [np.array(o) for o in outs], compile_s, run_s
+
+        def run():
+            p.realize(arg, t)
+            _outs_on_host(arg)
+        run_s = median_time(run, repeats)
+    return [np.array(o) for o in first], compile_s, run_s
+
+
+def _outs_on_host(r):
+    """Output Buffers as numpy arrays, copied back from the device first."""
+    bufs = list(r) if isinstance(r, (tuple, list)) else [r]
+    for b in bufs:
+        if hasattr(b, "copy_to_host"):
+            b.copy_to_host()
+    return [np.asarray(b) for b in bufs]
 
 
 def compare(ours, theirs, rtol, atol, outliers=0.0):
@@ -176,19 +218,24 @@ def compare(ours, theirs, rtol, atol, outliers=0.0):
     return ok, "; ".join(msgs)
 
 
-def run_app(module, small=False, repeats=10, outdir=None, quiet=False, save=True):
-    """Run one app at full size against Halide; returns a result dict."""
+def run_app(module, small=False, repeats=10, outdir=None, quiet=False, save=True, target=None):
+    """Run one app at full size against Halide; returns a result dict.
+    `target`: a target name (None: HL_JIT_TARGET); a GPU target runs the
+    app's GPU schedule on halo and on Halide."""
     import halo
+    target = target or os.environ.get("HL_JIT_TARGET") or "host"
     name = Path(module.__file__).stem
     inputs = module.make_input(small=small)
     sizes = module.output_size(*inputs)
     params = params_for(module, small)
-    ours, c_halo, t_halo = realize_with(halo, module, inputs, sizes, params, repeats)
+    ours, c_halo, t_halo = realize_with(halo, module, inputs, sizes, params, repeats, target)
     res = dict(app=name, sizes=sizes, halo_ms=t_halo * 1e3, halo_compile_s=c_halo,
-               halide_ms=None, halide_compile_s=None, check="Halide not installed", ok=None)
+               halide_ms=None, halide_compile_s=None, check="Halide not installed", ok=None,
+               target=target)
     halide = import_halide()
     if halide is not None:
-        theirs, c_hl, t_hl = realize_with(halide, module, inputs, sizes, params, repeats)
+        theirs, c_hl, t_hl = realize_with(halide, module, inputs, sizes, params, repeats,
+                                          target)
         ok, what = compare(ours, theirs, module.RTOL, module.ATOL,
                            getattr(module, "OUTLIERS", 0.0))
         res.update(halide_ms=t_hl * 1e3, halide_compile_s=c_hl, check=what, ok=ok)
@@ -201,7 +248,7 @@ def run_app(module, small=False, repeats=10, outdir=None, quiet=False, save=True
         save_png(outdir / f"{name}_output.png", view_out(ours[0]))
         res["pngs"] = str(outdir / f"{name}_{{input,output}}.png")
     if not quiet:
-        print(f"{name}: output {'x'.join(map(str, sizes))}")
+        print(f"{name}: output {'x'.join(map(str, sizes))}, target {res['target']}")
         print(f"  compile: halo {c_halo:.2f} s, Halide {res['halide_compile_s'] or 0:.2f} s")
         print(f"  check vs Halide: {'OK' if res['ok'] else 'FAILED' if res['ok'] is False else '-'}"
               f" ({res['check']})")
@@ -227,9 +274,17 @@ def main_for(module, argv=None):
     ap.add_argument("--small", action="store_true", help="use the small test size")
     ap.add_argument("--repeats", type=int, default=10)
     ap.add_argument("--out", default=None, help="directory for the PNGs")
+    add_target_option(ap)
     a = ap.parse_args(argv)
-    res = run_app(module, small=a.small, repeats=a.repeats, outdir=a.out)
+    res = run_app(module, small=a.small, repeats=a.repeats, outdir=a.out, target=a.target)
     return 0 if res["ok"] is not False else 1
+
+
+def add_target_option(ap):
+    ap.add_argument("--target", default=None, choices=("host",) + GPU_TARGETS,
+                    help="host: the CPU schedule; host-opencl / host-cuda: the app's GPU "
+                         "schedule on that backend, for halo and Halide alike (default: "
+                         "HL_JIT_TARGET, else host)")
 
 
 def pipeline_for(module, small=False):

@@ -28,7 +28,7 @@ FULL, SMALL = (1536, 1024), (64, 48)
 PARAMS = {"s_sigma": 8, "r_sigma": 0.1}
 
 
-def build(hl, input, s_sigma=8, r_sigma=0.1):
+def build(hl, input, s_sigma=8, r_sigma=0.1, gpu=False):
     x, y, z, c = hl.Var("x"), hl.Var("y"), hl.Var("z"), hl.Var("c")
     inv_r = hl.f32(1.0 / r_sigma)
     clamped = hl.BoundaryConditions.repeat_edge(input)
@@ -70,6 +70,9 @@ def build(hl, input, s_sigma=8, r_sigma=0.1):
         zf)
     output = hl.Func("bilateral_grid")
     output[x, y] = interpolated[x, y, 0] / interpolated[x, y, 1]
+    if gpu:
+        schedule_gpu(hl, output, interpolated, histogram, blurz, blurx, blury, r)
+        return output
 
     histogram.compute_at(blurz, y)
     histogram.update(0).reorder(c, r.x, r.y, x, y).unroll(c)
@@ -78,6 +81,34 @@ def build(hl, input, s_sigma=8, r_sigma=0.1):
     blury.compute_root().reorder(c, x, y, z).parallel(z).vectorize(x, 8).unroll(c)
     output.compute_root().parallel(y).vectorize(x, 8)
     return output
+
+
+def schedule_gpu(hl, output, interpolated, histogram, blurz, blurx, blury, r):
+    """Halide's GPU schedule: the z blur in 8x8 tiles of grid cells (a
+    thread per cell), with that tile's histogram in shared memory, so one
+    kernel clears the histograms, splats the tile's pixels into them (a
+    thread per cell, over its RDom) and blurs them in z; the x and y blurs
+    in 32x8x1 tiles, each thread two rows (unrolled) with both channels as
+    a vector; the output in 32x8 tiles, the trilinear interpolation per
+    pixel (both channels as a vector)."""
+    x, y, z, c = blurz.args()
+    xi, yi, yii = hl.Var("xi"), hl.Var("yi"), hl.Var("yii")
+    RoundUp = hl.TailStrategy.RoundUp
+    blurz.compute_root().reorder(c, z, x, y).gpu_tile(x, y, xi, yi, 8, 8)
+    histogram.reorder(c, z, x, y).compute_at(blurz, x).gpu_threads(x, y)
+    histogram.update().reorder(c, r.x, r.y, x, y).gpu_threads(x, y).unroll(c)
+    for f in (blurx, blury):
+        # Halide: .unroll(y, 2, RoundUp).gpu_tile(x, y, z, xi, yi, zi, 32, 8, 1, RoundUp),
+        # which leaves the two rows' loop between the thread loops yi and zi
+        # (of extent 1); halo needs thread loops adjacent: the same as a 2-D
+        # tile with the rows' loop inside the threads, z in blocks
+        f.compute_root().reorder(c, x, y, z).reorder_storage(c, x, y, z).vectorize(c) \
+            .split(y, y, yii, 2, RoundUp).unroll(yii) \
+            .gpu_tile(x, y, xi, yi, 32, 8, RoundUp).reorder(c, yii, xi, yi, x, y, z) \
+            .gpu_blocks(z)
+    ox, oy = output.args()
+    output.compute_root().gpu_tile(ox, oy, xi, yi, 32, 8)
+    interpolated.compute_at(output, xi).vectorize(c)
 
 
 def make_input(small=False):

@@ -30,7 +30,7 @@ FULL, SMALL = (4, 32, 64, 64, 64), (1, 4, 64, 10, 6)
 VEC, TILE_W, TILE_H = 16, 4, 5     # 16 float lanes (AVX-512); 4x5 accumulator tile
 
 
-def build(hl, input, filter, bias):
+def build(hl, input, filter, bias, gpu=False):
     x, y, c, n = hl.Var("x"), hl.Var("y"), hl.Var("c"), hl.Var("n")
     CI = input.dim(0).extent()
     r = hl.RDom([(0, CI), (0, 3), (0, 3)], "r")
@@ -48,6 +48,9 @@ def build(hl, input, filter, bias):
     CO, N = filter.dim(0).extent(), input.dim(3).extent()
     W, H = input.dim(1).extent() - 2, input.dim(2).extent() - 2
     relu.bound(c, 0, CO).bound(x, 0, W).bound(y, 0, H).bound(n, 0, N)
+    if gpu:
+        schedule_gpu(hl, relu, conv, input_in, r)
+        return relu
     co, ci, xo, xi = hl.Var("co"), hl.Var("ci"), hl.Var("xo"), hl.Var("xi")
     relu.split(c, co, ci, VEC * TILE_W).split(x, xo, xi, TILE_H) \
         .reorder(ci, xi, xo, y, n, co) \
@@ -59,6 +62,35 @@ def build(hl, input, filter, bias):
     filter_in.compute_at(conv, r.x).vectorize(c, VEC).unroll(c).unroll(n)
     input_in.compute_at(conv, x).unroll(c)
     return relu
+
+
+def schedule_gpu(hl, relu, conv, input_in, r):
+    """After Halide's GPU schedule: a block per 5x5 pixels of 32 output
+    channels (channel blocks and images fused), a thread per channel with
+    its 25 accumulators in registers; the reduction over input channels in
+    steps of 16 (unrolled by 2), the 3x3 taps and the 5x5 pixels unrolled;
+    the block's input window (all input channels) staged in shared memory,
+    a thread per input channel loading it.
+    Differences from Halide's: the accumulators are computed per thread
+    (compute_at the channel's thread loop) where Halide computes them per
+    block with store_in(Register) and lane-wise loops (halo's block-level
+    storage is shared memory); the input window is staged once per block,
+    not per 16 input channels (halo puts a barrier after every serial
+    block-level loop iteration); gpu_threads where Halide uses gpu_lanes
+    (which Halide's OpenCL backend rejects)."""
+    c, x, y, n = relu.args()
+    co, ci, xo, xi, yo, yi, t = (hl.Var(v) for v in ("co", "ci", "xo", "xi", "yo", "yi", "t"))
+    rxo, rxi, rxii = hl.RVar("rxo"), hl.RVar("rxi"), hl.RVar("rxii")
+    relu.compute_root().split(x, xo, xi, 5).split(y, yo, yi, 5).split(c, co, ci, 32) \
+        .reorder(xi, yi, ci, xo, yo, co, n).gpu_threads(ci).unroll(xi).unroll(yi) \
+        .fuse(co, n, t).gpu_blocks(xo, yo, t)
+    cc, cx, cy, cn = conv.args()
+    conv.compute_at(relu, ci).store_in(hl.MemoryType.Register).unroll(cx).unroll(cy)
+    conv.update().split(r.x, rxo, rxi, 16).split(rxi, rxi, rxii, 2) \
+        .reorder(cc, rxii, cx, cy, r.y, r.z, rxi, rxo) \
+        .unroll(cx).unroll(cy).unroll(r.y).unroll(r.z).unroll(rxii)
+    ic, ix, iy, i_n = input_in.args()
+    input_in.compute_at(relu, xo).reorder(ix, iy, ic, i_n).gpu_threads(ic)
 
 
 def make_input(small=False):

@@ -21,7 +21,7 @@ RTOL, ATOL = 1e-4, 1e-7      # float32 sums of products; evaluation order may di
 FULL, SMALL = (1536, 1024), (64, 48)
 
 
-def build(hl, input):
+def build(hl, input, gpu=False):
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
     f = hl.f32
     clamped = hl.BoundaryConditions.repeat_edge(input)
@@ -54,6 +54,9 @@ def build(hl, input):
     det[x, y] = Sxx[x, y] * Syy[x, y] - Sxy[x, y] * Sxy[x, y]
     trace[x, y] = Sxx[x, y] + Syy[x, y]
     output[x, y] = det[x, y] - f(0.04) * trace[x, y] * trace[x, y]
+    if gpu:
+        schedule_gpu(hl, output, Ix, Iy)
+        return output
 
     yo, yi = hl.Var("yo"), hl.Var("yi")
     output.split(y, yo, yi, 32).vectorize(x, 8).parallel(yo)
@@ -61,6 +64,17 @@ def build(hl, input):
     Ix.compute_at(output, yo).vectorize(x, 8)
     Iy.compute_at(output, yo).vectorize(x, 8)
     return output
+
+
+def schedule_gpu(hl, output, Ix, Iy):
+    """Halide's GPU schedule: 14x14 output tiles, a thread per pixel; the
+    derivatives per tile in shared memory (the luma inlined into them)."""
+    x, y = output.args()
+    xi, yi = hl.Var("xi"), hl.Var("yi")
+    output.gpu_tile(x, y, xi, yi, 14, 14)
+    for f in (Ix, Iy):
+        fx, fy = f.args()
+        f.compute_at(output, x).gpu_threads(fx, fy)
 
 
 def make_input(small=False):

@@ -25,7 +25,7 @@ FULL, SMALL = (1536, 1024), (64, 48)
 PARAMS = {"alpha": 0.1}
 
 
-def _blur_cols_transpose(hl, src, width, height, alpha, name):
+def _blur_cols_transpose(hl, src, width, height, alpha, name, gpu=False):
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
     a = hl.f32(alpha)
     b = hl.f32(1.0 - alpha)
@@ -38,6 +38,9 @@ def _blur_cols_transpose(hl, src, width, height, alpha, name):
     blur[x, up, c] = b * blur[x, up + 1, c] + a * blur[x, up, c]
     t = hl.Func(name + "_T")
     t[x, y, c] = blur[y, x, c]
+    if gpu:
+        schedule_gpu(hl, blur, t, [ry.x, rz.x])
+        return t
 
     xo, xi = hl.Var("xo"), hl.Var("xi")
     chunk = 64 if width >= 64 else 8        # tiny test images: no over-read
@@ -50,13 +53,18 @@ def _blur_cols_transpose(hl, src, width, height, alpha, name):
     return t
 
 
-def build(hl, input, alpha=0.1):
+def build(hl, input, alpha=0.1, gpu=False):
     w, h = input.width(), input.height()
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
-    cols = _blur_cols_transpose(hl, input, w, h, alpha, "blur_cols")   # (y, x, c) layout
-    rows = _blur_cols_transpose(hl, cols, h, w, alpha, "blur_rows")    # back to (x, y, c)
+    cols = _blur_cols_transpose(hl, input, w, h, alpha, "blur_cols", gpu)   # (y, x, c) layout
+    rows = _blur_cols_transpose(hl, cols, h, w, alpha, "blur_rows", gpu)    # back to (x, y, c)
     output = hl.Func("iir_blur")
     output[x, y, c] = rows[x, y, c]
+    if gpu:
+        xi, yi = hl.Var("xi"), hl.Var("yi")       # a copy: keep it on the GPU too
+        output.gpu_tile(x, y, xi, yi, 32, 8) \
+            .bound(x, 0, w).bound(y, 0, h).bound(c, 0, input.channels())
+        return output
     xo, xi = hl.Var("xo"), hl.Var("xi")
     output.split(x, xo, xi, 8).vectorize(xi).parallel(y)
     # the image size is known: bounding the output keeps every intermediate's
@@ -64,6 +72,36 @@ def build(hl, input, alpha=0.1):
     # 20 s to lower, a 400 KB C file)
     output.bound(x, 0, w).bound(y, 0, h).bound(c, 0, input.channels())
     return output
+
+
+def schedule_gpu(hl, blur, transpose, rows):
+    """One pass, after Halide's GPU schedule: the transpose in 32x32 tiles,
+    a block per (tile row, channel), a thread per column of a tile, the
+    tiles of a row in sequence; each tile of the blur is staged through
+    shared memory (a wrapper, blur.in_(), per tile) so that the transposing
+    reads come out of shared memory. The recursion: 32 columns per block, a
+    thread per column, the rows in sequence (unrolled by 8).
+    Differences from Halide's: the blur is compute_root, a kernel per stage,
+    rather than computed per transpose block into global memory
+    (store_in(Heap) at block level, which halo does not have: its
+    block-level storage is shared memory, too small for a 32-column strip);
+    gpu_threads where Halide uses gpu_lanes (which Halide's OpenCL backend
+    rejects); no align_storage (halo has none)."""
+    x, y, c = transpose.args()
+    xi, yi, xo = hl.Var("xi"), hl.Var("yi"), hl.Var("xo")
+    transpose.compute_root().tile(x, y, xi, yi, 32, 32).gpu_blocks(y, c).gpu_threads(xi)
+    bx, by, bc = blur.args()
+    blur.compute_root().split(bx, xo, xi, 32).reorder(xi, by, xo, bc) \
+        .gpu_blocks(xo, bc).gpu_threads(xi)
+    # the recursions' columns guarded, not rounded up (which would read
+    # past the image) nor shifted inwards (which would run a column twice)
+    guard = hl.TailStrategy.GuardWithIf
+    for k, ry in enumerate(rows):
+        blur.update(k).split(bx, xo, xi, 32, guard).reorder(xi, ry, xo, bc).unroll(ry, 8) \
+            .gpu_blocks(xo, bc).gpu_threads(xi)
+    staged = blur.in_(transpose)
+    sx = staged.args()[0]
+    staged.compute_at(transpose, x).gpu_threads(sx)
 
 
 def make_input(small=False):

@@ -39,7 +39,7 @@ SMALL_PARAMS = {"levels": 4}            # the test: lowering time grows with lev
 VEC = 16
 
 
-def build(hl, input, levels=10):
+def build(hl, input, levels=10, gpu=False):
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
     downsampled = [hl.Func(f"downsampled_{l}") for l in range(levels)]
     downx = [hl.Func(f"downx_{l}") for l in range(levels)]
@@ -74,6 +74,9 @@ def build(hl, input, levels=10):
         interpolated[l][x, y, c] = downsampled[l][x, y, c] + alpha * upsampled[l][x, y, c]
     normalize = hl.Func("interpolate")
     normalize[x, y, c] = interpolated[0][x, y, c] / interpolated[0][x, y, 3]
+    if gpu:
+        schedule_gpu(hl, normalize, input, downsampled, interpolated, upsampledx)
+        return normalize
 
     # -- schedule
     xo, xi, yo, yi = hl.Var("xo"), hl.Var("xi"), hl.Var("yo"), hl.Var("yi")
@@ -88,6 +91,49 @@ def build(hl, input, levels=10):
     for l in range(1, levels):
         interpolated[l].compute_root().parallel(y, 8).vectorize(x, VEC)
     return normalize
+
+
+def schedule_gpu(hl, normalize, input, downsampled, interpolated, upsampledx):
+    """Halide's GPU schedule: the output in 32x32 tiles (16x16 if 32 does not
+    divide the image), 2x2 pixels per thread (and the channels unrolled);
+    the downsampled levels compute_root
+    in 16x16 tiles, a thread per pixel (channels unrolled); every second
+    interpolated level (3, 5, ...) compute_root like the output, the levels
+    in between inlined into them; levels 1 and 2 and the horizontal
+    upsampling of level 1 per output tile in shared memory, each thread
+    2x2, 2x1 and 1x1 pixels. Differences from Halide's: no
+    never_partition_all() (halo has none); the per-tile Funcs' 2x2 and 2x1
+    splits round up rather than shift inwards (halo's bounds of that chain
+    of block-level Funcs, and its lowering time, grow with every min() of a
+    shifted split)."""
+    x, y, c = normalize.args()
+    xi, yi, xii, yii = hl.Var("xi"), hl.Var("yi"), hl.Var("xii"), hl.Var("yii")
+    RoundUp = hl.TailStrategy.RoundUp
+    # rounded-up tiles must divide the bounded output (the test image is 64x48)
+    w, h = input.width(), input.height()
+    t = 32 if w % 32 == 0 and h % 32 == 0 else 16
+
+    def tiles_of_2x2(f):
+        fx, fy, fc = f.args()
+        f.reorder(fc, fx, fy).tile(fx, fy, xi, yi, t, t, RoundUp) \
+            .tile(xi, yi, xii, yii, 2, 2, RoundUp).gpu_blocks(fx, fy).gpu_threads(xi, yi) \
+            .unroll(xii).unroll(yii).unroll(fc)
+    normalize.bound(x, 0, w).bound(y, 0, h).bound(c, 0, 3)
+    tiles_of_2x2(normalize)
+    levels = len(downsampled)
+    for l in range(1, levels):
+        dx, dy, dc = downsampled[l].args()
+        downsampled[l].compute_root().reorder(dc, dx, dy).unroll(dc) \
+            .gpu_tile(dx, dy, xi, yi, 16, 16)
+    for l in range(3, levels, 2):
+        tiles_of_2x2(interpolated[l].compute_root())
+    for f, (tx, ty) in ((upsampledx[1], (2, 1)), (interpolated[1], (2, 2)),
+                        (interpolated[2], (1, 1))):
+        fx, fy, fc = f.args()
+        f.compute_at(normalize, x).reorder(fc, fx, fy).unroll(fc)
+        if (tx, ty) != (1, 1):
+            f.tile(fx, fy, xi, yi, tx, ty, RoundUp).unroll(xi).unroll(yi)
+        f.gpu_threads(fx, fy)
 
 
 def make_input(small=False):

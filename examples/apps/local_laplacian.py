@@ -46,7 +46,7 @@ PARAMS = {"levels": 8, "alpha": 1.0, "beta": 1.0, "pyramid_levels": 8}
 SMALL_PARAMS = {"pyramid_levels": 2}   # the test: lowering time grows with J
 
 
-def build(hl, input, levels=8, alpha=1.0, beta=1.0, pyramid_levels=8):
+def build(hl, input, levels=8, alpha=1.0, beta=1.0, pyramid_levels=8, gpu=False):
     x, y, c, k = hl.Var("x"), hl.Var("y"), hl.Var("c"), hl.Var("k")
     f32 = hl.f32
     J = pyramid_levels
@@ -124,6 +124,9 @@ def build(hl, input, levels=8, alpha=1.0, beta=1.0, pyramid_levels=8):
     color[x, y, c] = outGPyramid[0][x, y] * (floating[x, y, c] + eps) / (gray[x, y] + eps)
     output = hl.Func("local_laplacian")
     output[x, y, c] = hl.cast(hl.UInt(16), hl.clamp(color[x, y, c], 0.0, 1.0) * 65535.0)
+    if gpu:
+        schedule_gpu(hl, output, remap, inGPyramid, gPyramid, outGPyramid)
+        return output
 
     # -- schedule
     yo = hl.Var("yo")
@@ -141,6 +144,27 @@ def build(hl, input, levels=8, alpha=1.0, beta=1.0, pyramid_levels=8):
         gPyramid[j].compute_root().parallel(k)
         outGPyramid[j].compute_root()
     return output
+
+
+def schedule_gpu(hl, output, remap, inGPyramid, gPyramid, outGPyramid):
+    """Halide's GPU schedule: the LUT on the host; every level of the three
+    pyramids compute_root, 16x8 tiles (2x2 from level 4 down, where the
+    images are small), a thread per pixel (per pixel and intensity level k
+    for the processed pyramids, k innermost); the output in 16x8 tiles,
+    the luma, the level-0 Laplacian and the colour per pixel."""
+    x, y, c = output.args()
+    xi, yi = hl.Var("xi"), hl.Var("yi")
+    remap.compute_root()
+    output.compute_root().gpu_tile(x, y, xi, yi, 16, 8)
+    for j in range(len(gPyramid)):
+        bw, bh = (16, 8) if j <= 3 else (2, 2)
+        if j > 0:
+            ix, iy = inGPyramid[j].args()
+            inGPyramid[j].compute_root().gpu_tile(ix, iy, xi, yi, bw, bh)
+            gx, gy, gk = gPyramid[j].args()
+            gPyramid[j].compute_root().reorder(gk, gx, gy).gpu_tile(gx, gy, xi, yi, bw, bh)
+        ox, oy = outGPyramid[j].args()
+        outGPyramid[j].compute_root().gpu_tile(ox, oy, xi, yi, bw, bh)
 
 
 def make_input(small=False):

@@ -20,7 +20,7 @@ RTOL, ATOL = 1e-4, 1e-4
 FULL, SMALL = 512, 64
 
 
-def build(hl, A, B):
+def build(hl, A, B, gpu=False):
     x, y = hl.Var("x"), hl.Var("y")          # x: column of C, y: row of C
     n = A.width()                              # A: (k, i) Halide order -> numpy (i, k)
     k = hl.RDom([(0, n)], "k")
@@ -29,6 +29,9 @@ def build(hl, A, B):
     prod[x, y] += A[k.x, y] * B[x, k.x]
     C = hl.Func("matmul")
     C[x, y] = prod[x, y]
+    if gpu:
+        schedule_gpu(hl, C, prod, k, n)
+        return C
 
     xo, yo, xi, yi = hl.Var("xo"), hl.Var("yo"), hl.Var("xi"), hl.Var("yi")
     t = 32 if n >= 32 else 8
@@ -36,6 +39,23 @@ def build(hl, A, B):
     prod.compute_at(C, xo).vectorize(x, 8)
     prod.update(0).reorder(x, y, k.x).vectorize(x, 8).unroll(y, 2)
     return C
+
+
+def schedule_gpu(hl, C, prod, k, n):
+    """Halide's GPU schedule (apps/cuda_mat_mul): 64x16 output tiles per
+    block, 16x2 threads, each thread a 4x8 block of the output accumulated
+    in registers (4-wide vectors, the 8 rows unrolled), the sum over k
+    unrolled by 8. Halide also stages A and B per k in registers
+    (A.in(), B.in()); Buffers have no in_() in Halide's Python binding, so
+    both read them directly here."""
+    x, y = C.args()
+    xi, yi, xii, yii = hl.Var("xi"), hl.Var("yi"), hl.Var("xii"), hl.Var("yii")
+    C.bound(x, 0, n).bound(y, 0, n) \
+        .tile(x, y, xi, yi, 64, 16).tile(xi, yi, xii, yii, 4, 8) \
+        .gpu_blocks(x, y).gpu_threads(xi, yi).unroll(xii).unroll(yii)
+    px, py = prod.args()
+    prod.compute_at(C, xi).vectorize(px).unroll(py)
+    prod.update().reorder(px, py, k.x).vectorize(px).unroll(py).unroll(k.x, 8)
 
 
 def make_input(small=False):

@@ -9,7 +9,11 @@ output must equal Halide's bit for bit.
 
 Schedule: output rows in strips of 32 (parallel), x vectorized by 8; the
 log-doubling table is compute_root (its rows are a reduction domain
-over the whole height), vectorized, channels in parallel; the disc profile (filter_height) is compute_root.
+over the whole height), vectorized, channels in parallel; the disc profile
+(filter_height) is compute_root. The max over the disc is Halide's
+`maximum()` written as a Func with an update, scheduled where Halide puts
+an unscheduled inline reduction (per vector of x, the RDom inside it): halo
+would compute an unscheduled one at the root, in one scalar pass.
 """
 import sys
 
@@ -33,7 +37,7 @@ def _pow2(hl, k, n):
     return e
 
 
-def build(hl, input, radius=13):
+def build(hl, input, radius=13, gpu=False):
     x, y, c, t = hl.Var("x"), hl.Var("y"), hl.Var("c"), hl.Var("t")
     span = 2 * radius + 1
     slices = span.bit_length()               # k = 0 .. slices-1 covers spans up to 2^(slices-1)
@@ -62,16 +66,47 @@ def build(hl, input, radius=13):
     dxv = hl.Var("dx")
     filter_height[dxv] = 2 * hl.i32(hl.sqrt(hl.f32(radius * radius) - hl.f32(dxv * dxv)) + hl.f32(0.5)) + 1
     r = hl.RDom([(-radius, span)], "r")
+    # Halide's maximum() as its Func: computed where Halide computes an
+    # unscheduled inline reduction (its consumer's innermost loop, here a
+    # vector of x); halo would compute it at the root
+    column_max = hl.Func("maximum")
+    column_max[x, y, c] = hl.f32(float("-inf"))
+    column_max[x, y, c] = hl.max(column_max[x, y, c],
+                                 vert[x + r.x, y, c, hl.clamp(filter_height[r.x], 1, span)])
     output = hl.Func("max_filter")
-    output[x, y, c] = hl.maximum(vert[x + r.x, y, c,
-                                      hl.clamp(filter_height[r.x], 1, span)])
+    output[x, y, c] = column_max[x, y, c]
+    if gpu:
+        schedule_gpu(hl, output, column_max, vert_log, filter_height, rl, input)
+        return output
 
     yo, yi = hl.Var("yo"), hl.Var("yi")
     output.split(y, yo, yi, 32).reorder(x, yi, c, yo).vectorize(x, 8).parallel(yo)
+    column_max.compute_at(output, x).vectorize(x, 8)
+    column_max.update().reorder(x, r.x).vectorize(x, 8)
     vert_log.compute_root().vectorize(x, 8).parallel(c)
     vert_log.update(0).reorder(x, rl.x, rl.y, c).vectorize(x, 8).parallel(c)
     filter_height.compute_root()
     return output
+
+
+def schedule_gpu(hl, output, column_max, vert_log, filter_height, rl, input):
+    """Halide's GPU schedule: the output in rows of 128 pixels per block
+    (32 when the image is narrower), a block per (row segment, y, c), a
+    thread per pixel computing its max over the disc; the log-doubling table
+    compute_root, its first slice in 16x16 tiles (all slices and channels
+    of a pixel per thread), its update with a thread per column of a
+    128-column segment, looping over the slices and, within each, the rows;
+    the disc profile on the host."""
+    x, y, c = output.args()
+    xo, xi, yi = hl.Var("xo"), hl.Var("xi"), hl.Var("yi")
+    tw = 128 if input.width() >= 128 else 32
+    filter_height.compute_root()
+    output.split(x, xo, xi, tw).reorder(xi, xo, y, c).gpu_blocks(xo, y, c).gpu_threads(xi)
+    column_max.compute_at(output, xi)
+    vx, vy, vc, vt = vert_log.args()
+    vert_log.compute_root().reorder(vc, vt, vx, vy).gpu_tile(vx, vy, xi, yi, 16, 16)
+    vert_log.update().split(vx, xo, xi, tw).reorder(rl.x, rl.y, xi, xo, vc) \
+        .gpu_blocks(xo, vc).gpu_threads(xi)
 
 
 def make_input(small=False):

@@ -35,7 +35,7 @@ FULL, SMALL = (768, 512), (32, 24)
 PARAMS = {"patch_size": 7, "search_area": 7, "sigma": 0.12}
 
 
-def build(hl, input, patch_size=7, search_area=7, sigma=0.12):
+def build(hl, input, patch_size=7, search_area=7, sigma=0.12, gpu=False):
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
     dx, dy = hl.Var("dx"), hl.Var("dy")
     f32 = hl.f32
@@ -66,6 +66,10 @@ def build(hl, input, patch_size=7, search_area=7, sigma=0.12):
     nl_sum[x, y, c] += w[x, y, s.x, s.y] * clamped_with_alpha[x + s.x, y + s.y, c]
     output = hl.Func("nl_means")
     output[x, y, c] = hl.clamp(nl_sum[x, y, c] / nl_sum[x, y, 3], 0.0, 1.0)
+    if gpu:
+        schedule_gpu(hl, output, nl_sum, [(d, channels.x), (blur_d_y, patch.x),
+                                          (blur_d, patch.x)], s)
+        return output
 
     # -- schedule
     tx, ty, xi, yi = hl.Var("tx"), hl.Var("ty"), hl.Var("xi"), hl.Var("yi")
@@ -80,6 +84,35 @@ def build(hl, input, patch_size=7, search_area=7, sigma=0.12):
     blur_d.compute_at(nl_sum, x).vectorize(x, 8)
     blur_d.update().reorder(x, patch.x).vectorize(x, 8)
     return output
+
+
+def schedule_gpu(hl, output, nl_sum, sums, s):
+    """Halide's GPU schedule (commented out in its app: Halide's simplifier
+    left the shared memory size at the whole image): the output in 16x8
+    tiles, a thread per pixel (channels unrolled); per tile, in shared
+    memory, the weighted sum with a thread per pixel, the search window
+    outermost; per search offset dx (and dy) the difference image, its
+    vertical and its horizontal blur, each in shared memory, a thread per
+    2x2, 2x1 and 1 pixel(s) summing its channels or patch taps. Difference
+    from Halide's: those 2x2 and 2x1 splits round up rather than shift
+    inwards (halo's bounds of a chain of block-level Funcs, and its lowering
+    time, grow with every min() of a shifted split)."""
+    x, y, c = output.args()
+    xi, yi = hl.Var("xi"), hl.Var("yi")
+    output.compute_root().reorder(c, x, y).bound(c, 0, 3).unroll(c) \
+        .gpu_tile(x, y, xi, yi, 16, 8)
+    nx, ny, nc = nl_sum.args()
+    nl_sum.compute_at(output, x).gpu_threads(nx, ny)
+    nl_sum.update().reorder(nx, ny, nc, s.x, s.y).gpu_threads(nx, ny)
+    RoundUp = hl.TailStrategy.RoundUp
+    xii, yii = hl.Var("xii"), hl.Var("yii")
+    for (f, rv), (tx, ty) in zip(sums, [(2, 2), (2, 1), (1, 1)]):
+        fx, fy = f.args()[:2]
+        f.compute_at(nl_sum, s.x)
+        for stage in (f, f.update().reorder(rv, fx, fy)):
+            if (tx, ty) != (1, 1):
+                stage.tile(fx, fy, xii, yii, tx, ty, RoundUp).unroll(xii).unroll(yii)
+            stage.gpu_threads(fx, fy)
 
 
 def make_input(small=False):

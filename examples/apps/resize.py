@@ -58,7 +58,7 @@ def kernel_lanczos(hl, x):
 KERNELS = {"cubic": (4, kernel_cubic), "lanczos": (6, kernel_lanczos)}
 
 
-def build(hl, input, interpolation="cubic", scale=0.625):
+def build(hl, input, interpolation="cubic", scale=0.625, gpu=False):
     x, y, c, k = hl.Var("x"), hl.Var("y"), hl.Var("c"), hl.Var("k")
     taps, kernel = KERNELS[interpolation]
     f = hl.f32
@@ -98,6 +98,10 @@ def build(hl, input, interpolation="cubic", scale=0.625):
     resized_x[x, y, c] += kernel_x[x, r] * resized_y[r + beginx, y, c]
     output = hl.Func("resize")
     output[x, y, c] = hl.clamp(resized_x[x, y, c], 0.0, 1.0)
+    if gpu:
+        schedule_gpu(hl, output, resized_x, resized_y,
+                     [(kernel_x, unnorm_x, sum_x), (kernel_y, unnorm_y, sum_y)])
+        return output
 
     xi, yi, xo, xv = hl.Var("xi"), hl.Var("yi"), hl.Var("xo"), hl.Var("xv")
     unnorm_x.compute_at(kernel_x, x).vectorize(x)
@@ -115,6 +119,31 @@ def build(hl, input, interpolation="cubic", scale=0.625):
     resized_x.compute_at(output, xi).unroll(c)
     resized_x.update().unroll(c)
     return output
+
+
+def schedule_gpu(hl, output, resized_x, resized_y, kernels):
+    """A GPU schedule (Halide's app has none): each kernel's weights
+    compute_root, a thread per output column (row) computing its taps and
+    their sum in registers; the vertical pass compute_root in 32x8 tiles, a
+    thread per pixel with the three channels and its sum over the taps in
+    registers; the output likewise, the horizontal pass per thread. The
+    vertical pass is not computed per output tile in shared memory: the
+    source columns a tile reads come from float coordinates, which halo's
+    interval bounds do not narrow below the whole clamped image width."""
+    x, y, c = output.args()
+    xi, yi, vi = hl.Var("xi"), hl.Var("yi"), hl.Var("vi")
+    for kern, unnorm, ksum in kernels:
+        v, k = kern.args()
+        kern.compute_root().reorder(k, v).gpu_tile(v, vi, 64)
+        unnorm.compute_at(kern, vi)
+        ksum.compute_at(kern, vi)
+    vertical = resized_y.in_()
+    vx, vy, vc = vertical.args()
+    vertical.compute_root().reorder(vc, vx, vy).bound(vc, 0, 3).unroll(vc) \
+        .gpu_tile(vx, vy, xi, yi, 32, 8)
+    resized_y.compute_at(vertical, xi)
+    output.reorder(c, x, y).bound(c, 0, 3).unroll(c).gpu_tile(x, y, xi, yi, 32, 8)
+    resized_x.compute_at(output, xi)
 
 
 def make_input(small=False):

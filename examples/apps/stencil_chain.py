@@ -22,9 +22,10 @@ FULL, SMALL = (1536, 1024), (64, 48)
 PARAMS = {"stages": 8}
 
 
-def build(hl, input, stages=8):
+def build(hl, input, stages=8, gpu=False):
     x, y = hl.Var("x"), hl.Var("y")
     prev = hl.BoundaryConditions.repeat_edge(input)
+    clamped = prev
     funcs = []
     for s in range(stages):
         f = hl.Func(f"stage_{s}")
@@ -37,6 +38,9 @@ def build(hl, input, stages=8):
         funcs.append(f)
         prev = f
     output = funcs[-1]
+    if gpu:
+        schedule_gpu(hl, [clamped] + funcs)
+        return output
 
     xo, yo, xi, yi = hl.Var("xo"), hl.Var("yo"), hl.Var("xi"), hl.Var("yi")
     tw, th = (256, 64) if input.width() >= 256 and input.height() >= 64 else (32, 16)
@@ -44,6 +48,24 @@ def build(hl, input, stages=8):
     for f in funcs[:-1]:
         f.compute_at(output, xo).vectorize(x, 16)
     return output
+
+
+def schedule_gpu(hl, chain):
+    """Halide's GPU schedule: every stage compute_root, 60x12 tiles of 2x2
+    pixels per thread; the region of the previous stage a block needs is
+    staged in shared memory (a wrapper, prev.in_(), computed per block), and
+    from there the 6x6 window of a thread's 2x2 pixels in registers (a
+    wrapper of the wrapper, per thread)."""
+    xi, yi, xii, yii = hl.Var("xi"), hl.Var("yi"), hl.Var("xii"), hl.Var("yii")
+    for prev, s in zip(chain, chain[1:]):
+        x, y = s.args()
+        s.compute_root().gpu_tile(x, y, xi, yi, 30 * 2, 12) \
+            .tile(xi, yi, xii, yii, 2, 2).unroll(xii).unroll(yii)
+        px, py = prev.args()
+        staged = prev.in_()
+        staged.compute_at(s, x).tile(px, py, xi, yi, 2, 2).vectorize(xi).unroll(yi) \
+            .gpu_threads(px, py)
+        staged.in_().compute_at(s, xi).vectorize(px, 2).unroll(px).unroll(py)
 
 
 def make_input(small=False):

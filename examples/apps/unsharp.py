@@ -21,7 +21,7 @@ RTOL, ATOL = 1e-5, 1e-5      # float32; C and LLVM may contract/reorder differen
 FULL, SMALL = (1536, 1024), (64, 48)
 
 
-def build(hl, input):
+def build(hl, input, gpu=False):
     x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
     sigma = 1.5
     taps = [float(np.exp(-(i * i) / (2 * sigma * sigma))) for i in range(-3, 4)]
@@ -44,6 +44,9 @@ def build(hl, input):
     sharpen[x, y] = 2 * gray[x, y] - blur_x[x, y]
     ratio[x, y] = sharpen[x, y] / hl.max(gray[x, y], hl.f32(1e-3))
     output[x, y, c] = ratio[x, y] * input[x, y, c]
+    if gpu:
+        schedule_gpu(hl, output, gray, blur_y, ratio)
+        return output
 
     yo, yi = hl.Var("yo"), hl.Var("yi")
     output.split(y, yo, yi, 32).reorder(x, c, yi, yo).vectorize(x, 8).parallel(yo)
@@ -51,6 +54,22 @@ def build(hl, input):
     blur_y.compute_at(output, yi).vectorize(x, 8)
     ratio.compute_at(output, yi).vectorize(x, 8)
     return output
+
+
+def schedule_gpu(hl, output, gray, blur_y, ratio):
+    """Halide's GPU schedule: 32x32 output tiles, one thread per pixel (the
+    channels unrolled); per tile the luma (2x2 pixels per thread) and the
+    vertical blur in shared memory, the ratio per thread."""
+    x, y, c = output.args()
+    xi, yi = hl.Var("xi"), hl.Var("yi")
+    output.compute_root().reorder(c, x, y).gpu_tile(x, y, xi, yi, 32, 32) \
+        .bound(c, 0, 3).unroll(c)
+    ratio.compute_at(output, xi)
+    gx, gy = gray.args()
+    gray.compute_at(output, x).tile(gx, gy, xi, yi, 2, 2).unroll(xi).unroll(yi) \
+        .gpu_threads(gx, gy)
+    bx, by = blur_y.args()
+    blur_y.compute_at(output, x).unroll(bx, 2).gpu_threads(bx, by)
 
 
 def make_input(small=False):

@@ -146,10 +146,11 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = log("fold_lets", fold_lets, body, _dense_strides(arguments))
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     # Last: kernels take the final, simplified loops; what stays is host code.
-    body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),
-               [a.name for a in arguments], {n: f.user_name for n, f in env.items()})
-    body = log("inject_device_copies", inject_device_copies, body)
     top_lets = bounds.output_lets + root_lets + region_lets
+    body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),
+               [a.name for a in arguments], {n: f.user_name for n, f in env.items()},
+               top_lets)
+    body = log("inject_device_copies", inject_device_copies, body)
     body = _wrap_lets(top_lets, body)
     query, layout = _bounds_query(arguments, regions, top_lets)
     return LoweredPipeline(name, arguments, body, query, layout,

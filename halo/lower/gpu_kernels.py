@@ -16,7 +16,10 @@ Realize/Provide). Produces the same body where each outermost nest of
   producer computed at the block level (in shared memory) is complete
   before its consumers read it;
 * allocations at block level become shared (`__local`/`__shared__`)
-  arrays, allocations inside thread loops stay per-thread arrays.
+  arrays, allocations inside thread loops stay per-thread arrays; their
+  constant sizes come from the host's constant lets and, where the block's
+  position does not cancel out, the largest over a constant grid
+  (halo.lower.block_bounds).
 
 The kernel body then gets cheap index math (halo.lower.gpu_index_math:
 lets folded, int32 indices, dense innermost strides), and the launch is
@@ -41,6 +44,7 @@ from ..ir.printer import expr_to_str
 from ..ir.simplify import simplify
 from ..ir.types import Type, i32, i64
 from ..schedule.schedule import MemoryType
+from .block_bounds import largest_over_blocks
 from .gpu_index_math import argument_span, index_range_checks, narrowed_value, \
     tidy_kernel_body
 
@@ -109,15 +113,30 @@ _LOOP = re.compile(r"^(.*?)\.s\d+\.")
 
 
 def extract_gpu_kernels(body: S.Stmt, buffers: dict, arguments: list, func_names: dict,
-                        max_threads: int = 1024) -> S.Stmt:
+                        outer_lets=(), max_threads: int = 1024) -> S.Stmt:
     """`buffers`: buffer name -> (Func user name, MemoryType) of internal
     storage; `arguments`: the pipeline's buffer/param names in call order
     (a buffer argument's device slot is its index; internal buffers get the
-    following slots); `func_names`: internal Func name -> user name."""
+    following slots); `func_names`: internal Func name -> user name;
+    `outer_lets`: the (name, value) lets that will enclose `body` (those that
+    fold to constants size shared memory and thread blocks)."""
     if not _has_gpu_loop(body):
         return body
     slots = {name: i for i, name in enumerate(arguments)}
-    return _Extract(buffers, slots, len(arguments), func_names, max_threads).mutate(body)
+    return _Extract(buffers, slots, len(arguments), func_names, max_threads,
+                    _constant_lets(outer_lets)).mutate(body)
+
+
+def _constant_lets(lets) -> dict:
+    """name -> Const for the lets (in order) whose values fold to constants,
+    such as a region's bounds that bounds inference found constant."""
+    known = {}
+    for name, value in lets:
+        if isinstance(value, E.Expr):
+            v = simplify(substitute(known, value))
+            if isinstance(v, E.Const):
+                known[name] = v
+    return known
 
 
 def func_of_loop(loop: str, func_names: dict) -> str:
@@ -139,20 +158,23 @@ def _has_gpu_loop(s) -> bool:
 
 
 class _Extract(IRMutator):
-    def __init__(self, buffers, slots, next_slot, func_names, max_threads):
+    def __init__(self, buffers, slots, next_slot, func_names, max_threads, host_consts):
         self.buffers, self.slots, self.func_names = buffers, slots, func_names
         self.pipeline_buffers = set(slots)      # self.slots grows with internal buffers
         self.next_slot = next_slot
         self.max_threads = max_threads
         self.allocs = {}            # host allocation name -> size (elements) in scope
-        self.host_consts = {}       # host lets with constant values in scope
+        self.host_consts = host_consts  # host lets with constant values in scope
         self.kernels = 0
 
     def visit_LetStmt(self, s):
-        if not isinstance(s.value, E.Const):
+        if not isinstance(s.value, E.Const) and s.name not in self.host_consts:
             return self.generic(s)
         saved = dict(self.host_consts)
-        self.host_consts[s.name] = s.value
+        if isinstance(s.value, E.Const):
+            self.host_consts[s.name] = s.value
+        else:                       # shadows an outer constant
+            del self.host_consts[s.name]
         out = self.generic(s)
         self.host_consts = saved
         return out
@@ -200,6 +222,7 @@ class _Extract(IRMutator):
         kz = _Kernelize(self, fname)
         for name, value in lets:
             kz.lets[name] = substitute(kz.lets, value)
+        kz.blocks = _constant_ranges(blocks, kz.lets)
         body = kz.run(inner)
         threads = body[1]
         body, shared = body[0], body[2]
@@ -271,7 +294,10 @@ class _Kernelize:
     def __init__(self, owner: _Extract, fname: str):
         self.owner, self.fname = owner, fname
         self.shared = []
-        self.lets = {}              # block-level lets, fully substituted
+        # block-level lets, fully substituted, and the host's constant lets
+        # (bounds that bounds inference found constant size shared memory)
+        self.lets = dict(owner.host_consts)
+        self.blocks = {}            # block loop name -> (min, extent), when constant
 
     def run(self, s):
         chains = []
@@ -390,7 +416,7 @@ class _Kernelize:
                 body = S.block(body, self._barrier())
             return S.For(s.name, s.min, s.extent, S.ForKind.SERIAL, body)
         # block-level work outside thread loops: one thread does it
-        s = _private_allocs(s, self.owner.buffers, self.lets)
+        s = _private_allocs(s, self.owner.buffers, self.lets, blocks=self.blocks)
         return self._on_thread_zero(s, 0) if multi else s
 
     def _on_thread_zero(self, s, first_dim):
@@ -410,7 +436,7 @@ class _Kernelize:
                                f"compute it at a gpu_threads loop, or use MemoryType.GPUShared")
         # the size is a function of the block's position; with the block-level
         # lets substituted, the position usually cancels out
-        size = simplify(substitute(self.lets, s.size))
+        size = _constant_size(simplify(substitute(self.lets, s.size)), self.blocks)
         if not isinstance(size, E.Const):
             raise CompileError(f"Func {who} is computed at a GPU block loop of {self.fname}, "
                                f"so it lives in shared memory, which needs a constant size; "
@@ -430,7 +456,8 @@ class _Kernelize:
                 return S.LetStmt(s.name, s.value, rewrite(s.body))
             if isinstance(s, S.For) and s.name in dims:
                 return self._thread_loop(s, dims[s.name], rewrite(s.body))
-            return _private_allocs(s, self.owner.buffers, lets, inside_thread=True)
+            return _private_allocs(s, self.owner.buffers, lets, inside_thread=True,
+                                   blocks=self.blocks)
         out = rewrite(f)
         return self._on_thread_zero(out, len(chain)) if len(chain) < self.ndims else out
 
@@ -471,9 +498,29 @@ def _no_gpu_loops_in(s, func_names, fname, blocks_only=False):
     V().visit(s)
 
 
-def _private_allocs(s, buffers, lets, inside_thread=False):
+def _constant_ranges(loops, lets) -> dict:
+    """Loop name -> (min, extent) for the loops whose bounds are constants."""
+    out = {}
+    for f in loops:
+        lo, ext = (simplify(substitute(lets, v)) for v in (f.min, f.extent))
+        if isinstance(lo, E.Const) and isinstance(ext, E.Const):
+            out[f.name] = (int(lo.value), int(ext.value))
+    return out
+
+
+def _constant_size(size, blocks):
+    """A size that depends on the block's position: its largest value over
+    the grid, when the grid is a constant (halo.lower.block_bounds)."""
+    if isinstance(size, E.Const):
+        return size
+    largest = largest_over_blocks(size, blocks)
+    return size if largest is None else E.Const(size.type, largest)
+
+
+def _private_allocs(s, buffers, lets, inside_thread=False, blocks=None):
     """Give per-thread allocations in `s` their constant sizes (with the lets
-    in scope substituted), checking their store_in memory type."""
+    in scope substituted; the largest over the blocks of a constant grid),
+    checking their store_in memory type."""
     class M(IRMutator):
         def __init__(m):
             m.lets = dict(lets)
@@ -489,7 +536,7 @@ def _private_allocs(s, buffers, lets, inside_thread=False):
                 raise CompileError(f"Func {who} is stored in GPUShared memory (store_in), but "
                                    f"it is computed inside a GPU thread loop (per thread); "
                                    f"compute it at a gpu_blocks loop of its consumer")
-            size = simplify(substitute(m.lets, a.size))
+            size = _constant_size(simplify(substitute(m.lets, a.size)), blocks or {})
             if not isinstance(size, E.Const):
                 raise CompileError(f"Func {who} is allocated inside a GPU kernel with a size "
                                    f"that is not a constant ({expr_to_str(size)}); bound() "
