@@ -12,8 +12,11 @@ and times them on the same inputs: halo's default schedule, halo with the
 tuned file, Halide 21 with the expert schedule (`expert_schedule` in the app
 module), and Halide with each autoscheduler that ships with the wheel
 (Adams2019, Mullapudi2016, Li2018; `parallelism` = the core count). Each
-result is checked against halo's default-schedule output first; each time
-is the median of --repeats calls after a warm-up, outputs preallocated.
+result is checked against halo's default-schedule output first. Then the
+tuned schedule and the Halide contenders are timed INTERLEAVED (one call of
+each per round, --repeats rounds after a warm-up round, outputs
+preallocated), so that load from other work on a shared machine hits them
+alike; the table gives the median and the fastest round of each.
 The table goes to stdout and to --out (Markdown).
 """
 from __future__ import annotations
@@ -120,7 +123,7 @@ def _conv(hl):
     filt = hl.ImageParam(hl.Float(32), 4, "filter")
     bias = hl.ImageParam(hl.Float(32), 1, "bias")
     inp.set_estimates([(0, s["CI"]), (0, s["W"] + 2), (0, s["H"] + 2), (0, s["N"])])
-    filt.set_estimates([(0, s["CI"]), (0, 3), (0, 3), (0, s["CO"])])
+    filt.set_estimates([(0, s["CO"]), (0, 3), (0, 3), (0, s["CI"])])
     bias.set_estimates([(0, s["CO"])])
     f = cl.build(hl, inp, filt, bias, s["CI"])
     f["out"].set_estimates([(0, s["CO"]), (0, s["W"]), (0, s["H"]), (0, s["N"])])
@@ -135,14 +138,39 @@ WORKLOADS = {"blur": (_blur, "blur_pipeline"), "gaussian": (_gaussian, "gaussian
 AUTOSCHEDULERS = ("Adams2019", "Mullapudi2016", "Li2018")
 
 
-def median_time(fn, repeats):
+def times_alone(fn, repeats, budget_s=20.0):
+    """(median, min) seconds of `fn` after a warm-up call, at most ~budget_s."""
+    t0 = time.perf_counter()
     fn()
+    first = time.perf_counter() - t0
     ts = []
-    for _ in range(repeats):
+    for _ in range(max(1, min(repeats, int(budget_s / max(first, 1e-9))))):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
+    return statistics.median(ts), min(ts)
+
+
+def interleaved_times(fns, repeats, budget_s=40.0):
+    """{key: (median, min) seconds} of the callables `fns`, timed INTERLEAVED: each
+    round calls every one once, in a rotating order, so a change of load on the
+    shared machine hits them alike. A warm-up round first; fewer rounds (at least 3) when a round is
+    slow, to keep to about budget_s."""
+    t0 = time.perf_counter()
+    for fn in fns.values():
+        fn()
+    first = time.perf_counter() - t0
+    n = max(3, min(repeats, int(budget_s / max(first, 1e-9))))
+    samples = {k: [] for k in fns}
+    keys = list(fns)
+    for r in range(n):
+        # each round starts one further along: none always follows the same one
+        # (Halide's thread pool spins a while after a parallel loop)
+        for k in keys[r % len(keys):] + keys[:r % len(keys)]:
+            t0 = time.perf_counter()
+            fns[k]()
+            samples[k].append(time.perf_counter() - t0)
+    return {k: (statistics.median(v), min(v)) for k, v in samples.items()}
 
 
 def _halide():
@@ -177,10 +205,10 @@ def bench_workload(name, budget, repeats, workers, out_dir, halide):
     tune_s = time.perf_counter() - t0
     rows = []
 
-    def run(label, hl, schedule):
+    def prepare(label, hl, schedule):
+        """[label, callable, result, note]: compiled and run once (checked later)."""
         try:
             out, params, ins, shape, dtype, expert = make(hl)
-            note = ""
             if hl is halo:
                 if schedule == "tuned":
                     out.apply_schedule(summary["schedule_file"])
@@ -197,17 +225,23 @@ def bench_workload(name, budget, repeats, workers, out_dir, halide):
                 c = p.compile_to_callable(params, target)
             res = np.zeros(shape, dtype)
             c(*ins, res)
-            rows.append([label, median_time(lambda: c(*ins, res), repeats), res, note])
+            rows.append([label, lambda: c(*ins, res), res, ""])
         except Exception as e:
             rows.append([label, None, None, f"{type(e).__name__}: {str(e).splitlines()[0][:80]}"])
 
-    run("halo default schedule", halo, "default")
+    prepare("halo default schedule", halo, "default")
     if summary.get("schedule_file"):
-        run(f"halo tuned ({budget:.0f} s)", halo, "tuned")
+        prepare(f"halo tuned ({budget:.0f} s)", halo, "tuned")
     if halide is not None:
-        run("Halide expert schedule", halide, "expert")
+        prepare("Halide expert schedule", halide, "expert")
         for a in AUTOSCHEDULERS:
-            run(f"Halide {a}", halide, a)
+            prepare(f"Halide {a}", halide, a)
+    # the default schedule alone (it can take seconds); the contenders interleaved
+    if rows[0][1] is not None:
+        rows[0][1] = times_alone(rows[0][1], repeats)
+    contenders = {i: r[1] for i, r in enumerate(rows) if i > 0 and r[1] is not None}
+    for i, t in interleaved_times(contenders, repeats).items():
+        rows[i][1] = t
     ref = rows[0][2]
     for r in rows[1:]:
         if r[2] is not None and ref is not None and not _same(r[2], ref):
@@ -219,11 +253,14 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated workloads")
     ap.add_argument("--budget", type=float, default=300, help="tuning seconds per workload")
-    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--repeats", type=int, default=15, help="interleaved rounds (15)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--small", action="store_true", help="small sizes (a quick check)")
     ap.add_argument("--out", default=None, help="write the table here (Markdown)")
     ap.add_argument("--no-halide", action="store_true")
+    ap.add_argument("--keep", default=None, metavar="DIR",
+                    help="keep each workload's tuning results (schedule file, report, "
+                         "study database) under DIR/WORKLOAD instead of a temporary folder")
     args = ap.parse_args(argv)
     if args.small:
         os.environ["HALO_BENCH_TUNE_SMALL"] = "1"
@@ -234,27 +271,35 @@ def main(argv=None):
     halide = None if args.no_halide else _halide()
     lines = [f"# halo tune vs Halide ({'small' if SMALL else 'full'} sizes, tuning budget "
              f"{args.budget:.0f} s per workload)", "", f"machine: {machine_summary()}", "",
-             "| workload | implementation | median ms | x best Halide | note |",
-             "| --- | --- | ---: | ---: | --- |"]
+             "Times: median and fastest of interleaved rounds (halo tuned and every Halide "
+             "contender called once per round); ratios to the best Halide contender by the "
+             "same statistic. The halo default schedule is timed alone.", "",
+             "| workload | implementation | median ms | min ms | x best Halide (median) "
+             "| x best Halide (min) | note |",
+             "| --- | --- | ---: | ---: | ---: | ---: | --- |"]
     names = [n.strip() for n in args.only.split(",")]
     unknown = [n for n in names if n not in WORKLOADS]
     if unknown:
         raise SystemExit(f"bench_tune.py: unknown workload(s) {', '.join(unknown)}; "
                          f"choose from {', '.join(WORKLOADS)}")
     with tempfile.TemporaryDirectory(prefix="halo-bench-tune-") as tmp:
+        tmp = args.keep or tmp
         for name in names:
+            load = os.getloadavg()[0]
             rows, summary, tune_s = bench_workload(name.strip(), args.budget, args.repeats,
                                                    args.workers, os.path.join(tmp, name),
                                                    halide)
             hal = [r[1] for r in rows if r[0].startswith("Halide") and r[1]]
-            best_h = min(hal) if hal else None
+            best = [min(h[i] for h in hal) if hal else None for i in (0, 1)]
             for label, t, _, note in rows:
-                ms = "-" if t is None else f"{t * 1e3:.3f}"
-                ratio = "-" if t is None or best_h is None else f"{t / best_h:.2f}"
-                lines.append(f"| {name} | {label} | {ms} | {ratio} | {note} |")
+                cells = ["-"] * 4 if t is None else [
+                    f"{t[0] * 1e3:.3f}", f"{t[1] * 1e3:.3f}",
+                    *("-" if b is None else f"{v / b:.2f}" for v, b in zip(t, best))]
+                lines.append(f"| {name} | {label} | {' | '.join(cells)} | {note} |")
             lines.append(f"| {name} | (tuning: {summary['trials']} trials, "
                          f"{summary['measured']} measured, {len(summary['rejected'])} "
-                         f"rejected, {tune_s:.0f} s with set-up) | | | |")
+                         f"rejected, {tune_s:.0f} s with set-up; load average "
+                         f"{load:.1f} -> {os.getloadavg()[0]:.1f}) | | | | | |")
             print("\n".join(lines[-len(rows) - 1:]), flush=True)
     text = "\n".join(lines) + "\n"
     if args.out:

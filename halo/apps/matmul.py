@@ -5,6 +5,11 @@
 `expert_schedule` is Halide's test/performance/matrix_multiplication.cpp
 schedule: register blocks of vectors x 4 rows accumulated per tile, the
 reduction outside the block, tiles in parallel.
+
+`B_panel` is an identity copy of B (inlined unless a schedule places it): a
+schedule can compute it per output tile, which packs the tile's panel of B
+into a dense buffer, as Halide's `B.in_().compute_at(out, x)` does. A
+schedule file can place a Func but not (yet) wrap an input with `in_()`.
 """
 from __future__ import annotations
 
@@ -14,14 +19,16 @@ DEFAULT_SIZE = 1024
 
 
 def build(hl, A, B):
-    """{'out': matmul, 'prod': prod, 'k': RDom} for float32 A (numpy (n, k)), B ((k, m))."""
+    """{'out': matmul, 'prod': prod, 'B_panel': ..., 'k': RDom} for float32 A
+    (numpy (n, k)) and B ((k, m))."""
     x, y = hl.Var("x"), hl.Var("y")
     k = hl.RDom([hl.Range(0, A.width())], "k")
-    prod, out = hl.Func("prod"), hl.Func("matmul")
+    panel, prod, out = hl.Func("B_panel"), hl.Func("prod"), hl.Func("matmul")
+    panel[x, y] = B[x, y]
     prod[x, y] = hl.f32(0)
-    prod[x, y] += A[k.x, y] * B[x, k.x]
+    prod[x, y] += A[k.x, y] * panel[x, k.x]
     out[x, y] = prod[x, y]
-    return {"out": out, "prod": prod, "k": k}
+    return {"out": out, "prod": prod, "B_panel": panel, "k": k}
 
 
 def expert_schedule(hl, funcs, vector=8):

@@ -54,7 +54,7 @@ def write(tuner, baseline=None, baseline_result=None, setup_s=0.0, search_s=0.0)
                "report": stem + ".report.md", "plot": stem + ".convergence.png",
                "baseline_time": baseline_result.time if baseline_result and
                baseline_result.ok else None}
-    best = measured[0] if measured else None
+    best, runoff = _winner(study, measured)
     python = ""
     if best is not None:
         p = workload.load(tuner.spec)
@@ -62,12 +62,27 @@ def write(tuner, baseline=None, baseline_result=None, setup_s=0.0, search_s=0.0)
         path = save_schedule(p, stem + ".json", tuner.target)
         python = p.schedule_source() or "# the default schedule\n"
         summary.update(best_time=best.value, schedule_file=path, best_trial=best.number,
-                       python=python)
+                       python=python, runoff=runoff)
     _plot(done, default_t, summary["plot"], tuner.name)
     with open(summary["report"], "w") as f:
         f.write(_markdown(tuner, summary, measured, failed, best, python, baseline,
                           baseline_result, setup_s, search_s))
     return summary
+
+
+def _winner(study, measured):
+    """(the best trial, {trial number: run-off median} or None): the fastest in the
+    final interleaved run-off of the top candidates where there was one (see
+    Tuner.runoff), else the fastest measured."""
+    if not measured:
+        return None, None
+    runoff = {int(k): v for k, v in (study.user_attrs.get("runoff") or {}).items()}
+    by_number = {t.number: t for t in measured}
+    # a run-off without the fastest of the search is stale (a resumed study)
+    if len(runoff) >= 2 and measured[0].number in runoff and \
+            all(n in by_number for n in runoff):
+        return by_number[min(runoff, key=runoff.get)], runoff
+    return measured[0], None
 
 
 def _header(tuner):
@@ -109,6 +124,13 @@ def _markdown(tuner, s, measured, failed, best, python, baseline, base_r, setup_
             why = base_r.reason if base_r is not None else "not measured"
             lines.append(f"| baseline `{baseline}`: rejected ({why}) | - | - |")
     lines.append("")
+    if s.get("runoff"):
+        ro = s["runoff"]
+        lines += [f"The winner is the fastest of a final run-off: the {len(ro)} best "
+                  f"candidates timed again in one process, interleaved (medians: " +
+                  ", ".join(f"trial {n} {_ms(v)}" for n, v in sorted(ro.items(),
+                                                                   key=lambda kv: kv[1])) +
+                  "), so that a change of load during the search cannot pick it.", ""]
     if best is not None:
         lines += [f"Schedule file: `{s['schedule_file']}`", "",
                   "## Best schedule as Python", "", "```python", python.rstrip(), "```", ""]

@@ -19,6 +19,11 @@ the same study:
 
 Rejected candidates (invalid, crashing, hanging, out of memory, wrong
 answers) are FAIL trials with the reason in their user attributes.
+
+On a shared machine a candidate timed while the others' load was low can
+look faster than it is, so a long enough search ends with a run-off: the
+best few candidates are timed again in one process, interleaved, and the
+report picks the winner from that (`Tuner.runoff`).
 """
 from __future__ import annotations
 
@@ -36,6 +41,12 @@ from .measure import Measurer
 from .space import FixedChooser, Space, candidate_hash
 
 N_STARTUP = 16           # random trials (after the heuristic seeds) before TPE models
+CUTOFF_FACTOR = 8        # a candidate this much slower than the best is timed once
+CUTOFF_MIN_S = 0.05
+RUNOFF_TOP = 4           # the best candidates are timed again, interleaved, at the end,
+RUNOFF_SHARE = 0.1       # in this share of a budget of at least RUNOFF_MIN_BUDGET_S
+RUNOFF_MIN_BUDGET_S = 30
+RUNOFF_MAX_S = 30
 
 
 @dataclass
@@ -77,8 +88,11 @@ class Tuner:
                  trial_timeout: float = 60.0, memory_limit_mb: int | None = None,
                  exclusive_timing: bool = True, timing: TimingOptions | None = None,
                  reference_timeout: float = 120.0, faults: dict | None = None,
-                 heartbeat_s: float = 2.0, grace_s: float = 10.0):
+                 heartbeat_s: float = 2.0, grace_s: float = 10.0,
+                 heuristic_seeds: bool = True, runoff_s: float | None = None):
         self.spec, self.target, self.seed = spec, str(target), int(seed)
+        self.runoff_s = runoff_s          # None: RUNOFF_SHARE of a long enough budget
+        self.heuristic_seeds = heuristic_seeds      # False: the sampler from the start
         self.workers = max(1, int(workers))
         self.trial_timeout, self.memory_limit_mb = trial_timeout, memory_limit_mb
         self.timing = timing or TimingOptions()
@@ -147,7 +161,8 @@ class Tuner:
         if not self.study.trials:
             self.study.set_user_attr("pipeline", self.spec)
             self.study.set_user_attr("target", self.target)
-            for variant, params in heuristics.seed_candidates(self.space):
+            seeds = heuristics.seed_candidates(self.space) if self.heuristic_seeds else []
+            for variant, params in seeds:
                 self.study.enqueue_trial(params, user_attrs={"origin": f"heuristic:{variant}"},
                                          skip_if_exists=True)
         for t in self.study.trials:
@@ -156,10 +171,10 @@ class Tuner:
         return self.study
 
     # -- set-up: reference output and the default schedule --------------------------------
-    def _job(self, schedule, fault=None):
+    def _job(self, schedule, fault=None, cutoff=None):
         return {"spec": self.spec, "target": self.target, "schedule": schedule,
                 "ref": self.ref_path, "fault": fault, "lock": self.lock,
-                "timing": vars(self.timing)}
+                "timing": vars(self.timing), "cutoff": cutoff}
 
     def prepare(self, measurer: Measurer):
         """Compute the reference output (the interpreter, or the default schedule when
@@ -224,9 +239,12 @@ class Tuner:
             return
         left = deadline - time.monotonic()
         limit = max(1.0, min(self.trial_timeout, left + 2.0))
-        r = measurer.run(self._job(schedule, self.faults.get(trial.number)), limit)
+        with self._lock:
+            best = min(self._seen.values(), default=None)
+        cutoff = None if best is None else max(CUTOFF_FACTOR * best, CUTOFF_MIN_S)
+        r = measurer.run(self._job(schedule, self.faults.get(trial.number), cutoff), limit)
         if r.ok:
-            for k in ("compile_s", "runs", "best"):
+            for k in ("compile_s", "runs", "best", "cut"):
                 if k in r.info:
                     trial.set_user_attr(k, r.info[k])
             self.study.tell(trial, r.time)
@@ -265,7 +283,11 @@ class Tuner:
                 base = self.measure_file(measurers[0], baseline)
             setup_s = time.monotonic() - t_setup
             start = time.monotonic()
-            deadline = start + budget_s
+            runoff_s = self.runoff_s
+            if runoff_s is None:
+                runoff_s = min(RUNOFF_MAX_S, RUNOFF_SHARE * budget_s) \
+                    if budget_s >= RUNOFF_MIN_BUDGET_S else 0.0
+            deadline = start + budget_s - runoff_s
             errs = []
             threads = [threading.Thread(target=self._worker, args=(m, deadline, errs),
                                         daemon=True) for m in measurers]
@@ -288,11 +310,42 @@ class Tuner:
                     bar.close()
             if errs:
                 raise errs[0]
+            if runoff_s > 0 and not self._stop.is_set():
+                self.runoff(measurers[0], runoff_s)
         finally:
             for m in measurers:
                 m.close()
         return report.write(self, baseline=baseline, baseline_result=base,
                             setup_s=setup_s, search_s=time.monotonic() - start)
+
+    def runoff(self, measurer: Measurer, seconds: float):
+        """Time the RUNOFF_TOP best distinct candidates again, interleaved in one
+        process, and record their medians as the study's `runoff` attribute: each
+        was timed alone during the search, under whatever load the machine had
+        then; the report picks the winner of this run-off."""
+        optuna = _optuna()
+        done = self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        top, seen = [], set()
+        for t in sorted(done, key=lambda t: t.value):
+            h = t.user_attrs.get("hash")
+            if h in seen or t.user_attrs.get("duplicate") or "schedule" not in t.user_attrs:
+                continue
+            seen.add(h)
+            top.append(t)
+            if len(top) == RUNOFF_TOP:
+                break
+        if len(top) < 2:
+            return
+        from .report import _header
+        job = {"kind": "runoff", "spec": self.spec, "target": self.target,
+               "schedules": [{**_header(self), "funcs": t.user_attrs["schedule"]}
+                             for t in top],
+               "budget_s": seconds / 2, "lock": self.lock}
+        # compiles come from the cache; the limit allows for a slow machine
+        r = measurer.run(job, max(self.trial_timeout, 4 * seconds))
+        if r.ok:
+            self.study.set_user_attr("runoff", {str(t.number): v
+                                                for t, v in zip(top, r.info["times"])})
 
     def close(self):
         self._tmp.cleanup()

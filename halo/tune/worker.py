@@ -2,10 +2,12 @@
 
 It reads one JSON job per line on stdin and answers one JSON line on the
 protocol descriptor (the original stdout; the C code and Python prints go to
-stderr instead, so they cannot corrupt the answers). A job either computes
-the reference output (`"kind": "reference"`) or measures one candidate:
+stderr instead, so they cannot corrupt the answers). A job computes the
+reference output (`"kind": "reference"`), or measures one candidate:
 rebuild the pipeline, apply the schedule (halo's own validation runs here),
-compile, run once and compare with the reference, then time it. Anything
+compile, run once and compare with the reference, then time it (a candidate
+far slower than the best so far is timed by that one run); or it times a
+few measured candidates again, interleaved (`"kind": "runoff"`). Anything
 that goes wrong in Python is answered as a rejection with its reason; a
 crash, a hang or an exhausted memory limit ends the process, which the
 parent notices and reports.
@@ -94,7 +96,9 @@ def _measure(job):
         _fault(job.get("fault"))
         stage = "run"
         run, bufs = _realize(p, sizes, job["target"])
+        t0 = time.perf_counter()
         run()
+        first = time.perf_counter() - t0
         if job.get("ref"):
             got = [np.array(b) for b in bufs]
             if job.get("fault") == "wrong":
@@ -102,6 +106,12 @@ def _measure(job):
             why = workload.compare(got, _load_ref(job["ref"]))
             if why is not None:
                 return {"ok": False, "kind": "wrong", "reason": f"wrong answer: {why}"}
+        cutoff = job.get("cutoff")
+        if cutoff is not None and first > cutoff:
+            # far slower than the best so far: one run says enough, and timing it
+            # properly would spend the budget on a loser
+            return {"ok": True, "time": first, "best": first, "runs": 1,
+                    "compile_s": compile_s, "cut": True}
         stage = "time"
         times = _time(run, job.get("timing", {}), job.get("lock"))
     except MemoryError:
@@ -115,16 +125,55 @@ def _measure(job):
             "runs": len(times), "compile_s": compile_s}
 
 
+def _runoff(job):
+    """Median seconds of each schedule in `job["schedules"]`, timed interleaved (one
+    run of each per round, for about `budget_s`), so that a change of load on the
+    machine during the search cannot pick the winner."""
+    from . import workload
+    runs = []
+    for schedule in job["schedules"]:
+        p = workload.load(job["spec"])
+        workload.bind_inputs(p, job.get("seed", 0))
+        p.apply_schedule(schedule)
+        p.compile_jit(job["target"])
+        run, _ = _realize(p, workload.output_sizes(p), job["target"])
+        run()
+        runs.append(run)
+    lock = _acquire(job.get("lock"))
+    try:
+        t0 = time.perf_counter()
+        for run in runs:                        # warm-up round
+            run()
+        first = time.perf_counter() - t0
+        rounds = max(3, min(50, int(float(job.get("budget_s", 5.0)) / max(first, 1e-6))))
+        times = [[] for _ in runs]
+        for r in range(rounds):
+            for j in range(len(runs)):          # rotating: none always follows another
+                i = (r + j) % len(runs)
+                t0 = time.perf_counter()
+                runs[i]()
+                times[i].append(time.perf_counter() - t0)
+    finally:
+        if lock is not None:
+            lock.release()
+    return {"ok": True, "times": [statistics.median(t) for t in times], "rounds": rounds}
+
+
+def _acquire(lock_path):
+    if not lock_path:
+        return None
+    from filelock import FileLock
+    lock = FileLock(lock_path)
+    lock.acquire()
+    return lock
+
+
 def _time(run, opts, lock_path):
     """Warm-up, then the median of several runs, holding the measuring lock (one
     process times at a time, so concurrent compiles do not disturb a timing)."""
     budget = float(opts.get("budget_s", 1.0))
     min_runs, max_runs = int(opts.get("min_runs", 3)), int(opts.get("max_runs", 30))
-    lock = None
-    if lock_path:
-        from filelock import FileLock
-        lock = FileLock(lock_path)
-        lock.acquire()
+    lock = _acquire(lock_path)
     try:
         t0 = time.perf_counter()
         run()                                   # warm-up (caches, page faults)
@@ -153,6 +202,8 @@ def main():
         try:
             if job.get("kind") == "reference":
                 answer = _reference(job)
+            elif job.get("kind") == "runoff":
+                answer = _runoff(job)
             else:
                 answer = _measure(job)
         except MemoryError:
