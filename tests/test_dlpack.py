@@ -16,8 +16,8 @@ import pytest
 import halo
 from halo.errors import DLPackError
 from halo.runtime import dlpack
-from dlpack_fakes import (BFLOAT16, CUDA, CUDA_MANAGED, FLOAT32, INT32, OPENCL, FakeDeviceTensor,
-                          LegacyFakeDeviceTensor, capsule_name)
+from dlpack_fakes import (BFLOAT16, CUDA, CUDA_MANAGED, FLOAT32, INT32, OPENCL, TORCH_SKIP,
+                          FakeDeviceTensor, LegacyFakeDeviceTensor, capsule_name)
 from gpu_util import OPENCL as OPENCL_TARGET, needs_opencl
 
 
@@ -60,7 +60,7 @@ def test_exported_capsules_are_read_by_numpy_and_torch(versioned):
     assert dlpack.live_exports() == 1              # numpy holds it
     del n
     assert dlpack.live_exports() == 0              # numpy called halo's deleter
-    torch = pytest.importorskip("torch", reason="torch is optional (pip install torch)")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     t = torch.from_dlpack(CapsuleHolder(capsule()))
     assert t.data_ptr() == a.ctypes.data and t.stride() == (6, 1)
     assert torch.equal(t, torch.from_numpy(np.ascontiguousarray(a)))
@@ -73,7 +73,7 @@ def test_exported_capsules_are_read_by_numpy_and_torch(versioned):
 
 
 def test_consume_reads_real_producers_layout():
-    torch = pytest.importorskip("torch", reason="torch is optional (pip install torch)")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     t = torch.arange(6, dtype=torch.int16).reshape(2, 3).t()        # strides (1, 3)
     imp = dlpack.consume(t)
     assert (imp.device, imp.data, imp.shape, imp.strides, imp.dtype) == \
@@ -98,7 +98,7 @@ def test_numpy_strided_view_round_trip_shares_memory():
 
 
 def test_torch_cpu_round_trip_shares_memory():
-    torch = pytest.importorskip("torch", reason="torch is optional (pip install torch)")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     t = torch.arange(12, dtype=torch.float32).reshape(3, 4)
     b = halo.Buffer.from_dlpack(t)
     back = torch.from_dlpack(b)
@@ -277,7 +277,7 @@ def test_cuda_buffers_pass_through_dlpack_without_copies():
 
 @needs_cuda
 def test_torch_cuda_tensors_round_trip():
-    torch = pytest.importorskip("torch", reason="torch is optional (pip install torch)")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     if not torch.cuda.is_available():
         pytest.skip("no CUDA device for torch (a CPU build of torch)")
     tin = torch.arange(16 * 32, dtype=torch.float32, device="cuda").reshape(16, 32)

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import halo
+from dlpack_fakes import TORCH_SKIP
 from gpu_util import needs_opencl, OPENCL
 
 
@@ -82,7 +83,7 @@ def test_dlpack_round_trip_with_numpy_shares_memory():
 
 
 def test_dlpack_with_torch():
-    torch = pytest.importorskip("torch", reason="torch is optional (pip install torch)")
+    torch = pytest.importorskip("torch", reason=TORCH_SKIP)
     t = torch.arange(20, dtype=torch.int32).reshape(4, 5)
     b = halo.Buffer.from_dlpack(t)
     x, y = halo.Var("x"), halo.Var("y")
