@@ -219,3 +219,25 @@ def test_int32_modulo_by_a_constant_near_int_max():
     xs, ys = np.arange(6)[None, :], np.arange(5)[:, None]
     np.testing.assert_array_equal(a, np.broadcast_to((xs - 1) % 2147483647, (5, 6)))
     np.testing.assert_array_equal(b, (xs - ys) % 2147483645)
+
+
+def test_compare_with_int32_max_against_a_difference():
+    """seed=909 index=643 (halo vs Halide, 4 of 72 elements): with y = 0,
+    i32(absd(u16(y), INT32_MAX)) is INT32_MAX, which is >= any c - f; Halide
+    21 answers false (its simplifier moves the subtraction across the
+    comparison, and the sum overflows int32). halo is right: checked against
+    numpy here, Halide left out."""
+    c = np.array([[-5, 7, 3], [0, -128, 127]], dtype=np.int8)
+    f = np.array([[327600, 100, 2], [-7, 2147483000, -2147483520]], dtype=np.int32)
+
+    def build(hl, cb, fb):
+        x, y = hl.Var("x"), hl.Var("y")
+        out = hl.Func("out")
+        a = hl.cast(hl.Int(32), hl.absd(hl.cast(hl.UInt(16), y), hl.cast(hl.Int(32), 2147483647)))
+        out[x, y] = hl.cast(hl.Int(32), a >= cb[x, y] - fb[x, y])
+        return out
+    (got,) = check(build, [3, 2], [c, f], halide_oracle=False)
+    a = (2**31 - 1 - np.arange(2))[:, None]
+    diff = c.astype(np.int64) - f        # no wrap; (1, 2) is INT32_MAX: false there
+    assert not (a >= diff).all()
+    np.testing.assert_array_equal(got, (a >= diff).astype(np.int32))
