@@ -166,3 +166,29 @@ def test_explicit_simd_wrapping_u8_and_signed_division():
     c = halo.Pipeline(build(halo, halo.Buffer(a))).c_source()
     assert "halo_u8x" in c                   # f: explicit vectors
     assert "omp simd" not in c               # g too: Euclidean division by a constant
+
+
+def _gather_sum(hl, a, w, taps=5):
+    """resize's horizontal pass: a reduction computed per lane of the
+    consumer's vector loop, reading its input at a data-dependent column."""
+    x, y, c, xi = hl.Var("x"), hl.Var("y"), hl.Var("c"), hl.Var("xi")
+    r = hl.RDom([(0, taps)], "r")
+    acc, out = hl.Func("acc"), hl.Func("out")
+    begin = hl.clamp((x * 3) // 2 - 1, 0, a.width() - taps)
+    acc[x, y, c] = hl.f32(0)
+    acc[x, y, c] += w[x, r] * a[begin + r, y, c]
+    out[x, y, c] = hl.clamp(acc[x, y, c], hl.f32(-2), hl.f32(2))
+    out.split(x, x, xi, 16).vectorize(xi).reorder(xi, c, x, y)
+    acc.compute_at(out, xi).unroll(c)
+    acc.update().unroll(c)
+    return out
+
+
+def test_producer_inside_a_vector_loop_is_vector_code():
+    """A producer computed at a vectorized loop gets a copy per lane of its
+    storage and its loops run on vectors (as Halide widens it), instead of
+    the whole loop falling back to a scalar `omp simd` loop."""
+    a, w = _rand((3, 7, 60)), _rand((5, 37), seed=2)     # 37 wide: a ShiftInwards tail
+    check(lambda hl, a, w: _gather_sum(hl, a, w), [37, 7, 3], [a, w], rtol=1e-5, atol=1e-6)
+    c = halo.Pipeline(_gather_sum(halo, halo.Buffer(a), halo.Buffer(w))).c_source()
+    assert "omp simd" not in c and "halo_f32x" in c

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import free_variables, substitute
+from ..ir.simplify import simplify
 from .c_vector_expr import NotHandled, VectorExprPrinter, _children
 
 MAX_VECTOR_BYTES = 256          # one value in at most 4 AVX-512 registers
@@ -145,6 +146,11 @@ def _hoist_uniform_lets(body, var):
 class _BodyPrinter(VectorExprPrinter):
     """The statements of a vectorized loop body, chunk by chunk."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.per_lane = set()        # allocations inside the loop: a copy per lane
+        self.inner_loops = 0
+
     @contextmanager
     def _statement(self):
         """Collect what expressions hoist, then print it as statements."""
@@ -172,8 +178,103 @@ class _BodyPrinter(VectorExprPrinter):
             self.store(s)
         elif isinstance(s, S.IfThenElse) and not self.varies(s.condition):
             self.if_stmt(s)
+        elif isinstance(s, S.For) and isinstance(s.extent, E.Const) and s.extent.value == 1:
+            self.let_stmt(S.LetStmt(s.name, s.min, s.body))     # one iteration: a let
+        elif isinstance(s, S.For) and s.kind in (S.ForKind.SERIAL, S.ForKind.UNROLLED) \
+                and not self.varies(s.min) and not self.varies(s.extent):
+            self.serial_loop(s)
+        elif isinstance(s, S.Allocate):
+            self.lane_storage(s)
         else:
             raise NotHandled
+
+    # -- a producer computed inside the vector loop -----------------------------------------
+    # Its loops of one iteration per lane are lets, its loops over RVars or
+    # unrolled dimensions are C loops whose bodies are vector code, and its
+    # storage gets one copy per lane, laid out as [index][lane], so that a
+    # store or load at an index that is the same in every lane moves a whole
+    # vector (Halide widens such an allocation by the vector's lanes too).
+
+    def serial_loop(self, s):
+        p = self.p
+        lo, ext = p.stmt_expr(s.min), p.stmt_expr(s.extent)
+        v = p.declare(s.name)
+        end = p.declare(s.name + "_end")
+        p.emit(f"for ({p.ctype(s.min.type)} {v} = {lo}, {end} = {v} + {ext}; "
+               f"{v} < {end}; {v}++) {{")
+        p.indent += 1
+        self.inner_loops += 1        # lane-0 conditions inside cannot be tested before
+        self.stmt(s.body)
+        self.inner_loops -= 1
+        p.indent -= 1
+        p.emit("}")
+
+    def lane_storage(self, s):
+        p = self.p
+        if s.memo_key or not isinstance(s.size, E.Const) or s.type.is_bool() or \
+                s.type.is_handle() or \
+                not 0 < s.size.value * self.lanes * s.type.bytes() <= p.stack_limit:
+            raise NotHandled
+        buf = p.declare(s.name)
+        p.emit("{")
+        p.indent += 1
+        p.emit(f"{p.ctype(s.type)} {buf}[{s.size.value * self.lanes}] {p.align_attribute};")
+        self.per_lane.add(s.name)
+        self.stmt(s.body)
+        p.indent -= 1
+        p.emit("}")
+
+    def varies(self, e) -> bool:
+        if isinstance(e, E.Load) and e.buffer in self.per_lane:
+            return True                  # each lane reads its own copy
+        return super().varies(e)
+
+    def assume(self, cond) -> bool:
+        return not self.inner_loops and super().assume(cond)
+
+    def lane_index(self, index):
+        """C for `index` when it is the same in every lane of the chunk, else None."""
+        li = self.lanes_of(index)
+        if li is None or len(set(li.offsets)) != 1:
+            return None
+        if li.base is None:
+            return str(li.offsets[0])
+        return f"({self.scalar(simplify(li.base))}) + {li.offsets[0]}"
+
+    def v_Load(self, e):
+        if e.buffer not in self.per_lane:
+            return super().v_Load(e)
+        at = self.lane_index(e.index)
+        if at is None:
+            raise NotHandled
+        buf = self.p.name(e.buffer)
+        if self.period == 1:         # the chunk's lanes are consecutive
+            return self.dense_load(e.type, buf, f"({at}) * {self.lanes} + {self.lane(0)}",
+                                   self.width)
+        lanes = [f"{buf}[({at}) * {self.lanes} + {self.lane(k)}]" for k in range(self.width)]
+        return f"(({self.vtype(e.type)}){{{', '.join(lanes)}}})"
+
+    def lane_scalar(self, e, k):
+        if _reads(e, self.per_lane):
+            raise NotHandled
+        return super().lane_scalar(e, k)
+
+    def _lane_store(self, s):
+        t = s.value.type
+        if t.is_bool() or t.is_handle():
+            raise NotHandled
+        buf = self.p.name(s.buffer)
+        stores = []
+        with self._statement():
+            for _ in self._chunks():
+                at = self.lane_index(s.index)
+                if at is None:
+                    raise NotHandled
+                v = self.temp(self.vector(s.value), t, "vec")
+                stores.append(f"memcpy(&{buf}[({at}) * {self.lanes} + {self.lane(0)}], "
+                              f"&{v}, sizeof {v});")
+        for line in stores:                           # lockstep: after every load
+            self.p.emit(line)
 
     def let_stmt(self, s):
         p = self.p
@@ -202,6 +303,8 @@ class _BodyPrinter(VectorExprPrinter):
         p.emit("}")
 
     def store(self, s):
+        if s.buffer in self.per_lane:
+            return self._lane_store(s)
         t = s.value.type
         if t.is_bool() or t.is_handle():
             raise NotHandled
@@ -299,3 +402,10 @@ class _BodyPrinter(VectorExprPrinter):
                     walk(c)
         walk(e)
         return found == {"mod", "select"}
+
+
+def _reads(e, buffers) -> bool:
+    """Whether e loads from any of `buffers`."""
+    if isinstance(e, E.Load) and e.buffer in buffers:
+        return True
+    return any(_reads(c, buffers) for c in _children(e))
