@@ -8,7 +8,9 @@ Two parts, both deterministic so that CI is reproducible:
   that kills its process, e.g. a segfault in generated code, is a crash);
 * a hypothesis-driven part that draws (seed, index) pairs.
 Longer runs: `python -m halo.testing.fuzz --cases 10000 --seed S --jobs 2`.
-`HALO_FUZZ_CASES` scales the fixed part (default 96).
+`HALO_FUZZ_CASES` scales the fixed part (default 192); a further fixed
+range gets GPU schedules and runs on OpenCL (PoCL in CI) and Halide's
+OpenCL target (`HALO_FUZZ_GPU_CASES`, default 32).
 
 A failure message gives the command that prints the case as a standalone
 program; minimized failures are kept in tests/test_fuzz_regressions.py.
@@ -18,10 +20,12 @@ import os
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import halide
+from gpu_util import needs_opencl
 from halo.testing import fuzz
 
 SEED = 2024
-CASES = int(os.environ.get("HALO_FUZZ_CASES", "96"))
+CASES = int(os.environ.get("HALO_FUZZ_CASES", "192"))
+GPU_CASES = int(os.environ.get("HALO_FUZZ_GPU_CASES", "32"))
 USE_HALIDE = halide is not None
 
 
@@ -44,6 +48,17 @@ def test_fuzz_fixed_seed():
     # only produced refused programs would make this test pass vacuously
     ran = sum(r["status"] == "ok" for r in results)
     assert ran >= 0.8 * CASES, f"only {ran} of {CASES} cases ran everywhere"
+
+
+@needs_opencl
+def test_fuzz_gpu_schedules_on_opencl():
+    results = fuzz.run_cases(SEED, 0, GPU_CASES, jobs=2, use_halide=USE_HALIDE, gpu=True)
+    assert len(results) == GPU_CASES
+    bad = _failures(results)
+    assert not bad, _report(bad) + "\n  (add --gpu to the command)"
+    # GPU schedules are refused more often (shared memory needs constant sizes)
+    ran = sum(r["status"] == "ok" for r in results)
+    assert ran >= 0.6 * GPU_CASES, f"only {ran} of {GPU_CASES} GPU cases ran everywhere"
 
 
 def fuzz_cases():

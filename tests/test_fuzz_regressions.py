@@ -241,3 +241,24 @@ def test_compare_with_int32_max_against_a_difference():
     diff = c.astype(np.int64) - f        # no wrap; (1, 2) is INT32_MAX: false there
     assert not (a >= diff).all()
     np.testing.assert_array_equal(got, (a >= diff).astype(np.int32))
+
+
+def test_gpu_fuzz_keeps_float64_constants_exact_in_float32():
+    """seed=2024 index=30 with --gpu (halo vs Halide's OpenCL, every element
+    off by one): Halide 21's OpenCL backend prints a float64 constant with
+    float32 precision (f64(i32(2147483647)) became 2147483648.0; halo, its
+    interpreter and Halide on the CPU agree on 2147483647). The GPU
+    generator now writes such a cast so that it folds to a constant exact in
+    float32; checked here on the generated source."""
+    import random
+
+    from halo.testing import fuzz
+    g = fuzz.Gen(random.Random(0), gpu=True)
+    big = fuzz.N("hl.cast(hl.Int(32), 2147483647)", ("i", 32), 2147483647, 2147483647)
+    src = g.cast(big, ("f", 64)).src
+    assert src == "(hl.cast(hl.Float(64), (hl.cast(hl.Int(32), 2147483647)) >> 8) * 256.0)"
+    value = (2147483647 >> 8) * 256.0
+    assert float(np.float32(value)) == value and abs(value - 2147483647) < 256
+    # the CPU generator keeps the plain cast
+    assert fuzz.Gen(random.Random(0)).cast(big, ("f", 64)).src == \
+        "hl.cast(hl.Float(64), hl.cast(hl.Int(32), 2147483647))"

@@ -576,6 +576,12 @@ class Gen:
                 ex = a.exact and _fexact(t, a.M, a.fb)
                 return N(f"hl.cast({tcode(t)}, {a.src})", t, M=a.M, fb=a.fb, exact=ex, kids=(a,))
             M = float(max(abs(a.lo), abs(a.hi)))
+            if self.gpu and t == ("f", 64) and a.lo == a.hi and M > 2 ** 24:
+                # Halide's OpenCL backend prints a float64 constant with float32
+                # precision (2147483647.0 becomes 2147483648.0): keep the
+                # constant this folds to exact in float32
+                return N(f"(hl.cast({tcode(t)}, ({a.src}) >> 8) * 256.0)", t, M=M, fb=0,
+                         exact=_fexact(t, M, 0), kids=(a,))
             return N(f"hl.cast({tcode(t)}, {a.src})", t, M=M, fb=0, exact=_fexact(t, M, 0),
                      kids=(a,))
         lo, hi = trange(t)
