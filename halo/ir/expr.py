@@ -219,6 +219,16 @@ def is_const(e: Expr, value=None) -> bool:
     return isinstance(e, Const) and (value is None or e.value == value)
 
 
+def balanced(op, parts):
+    """`op` (Min, Max, Add, ...) over `parts` as a balanced tree: a chain as
+    deep as a long list would pass Python's recursion limit in later passes."""
+    parts = list(parts)
+    while len(parts) > 1:
+        parts = [op(parts[j], parts[j + 1]) if j + 1 < len(parts) else parts[j]
+                 for j in range(0, len(parts), 2)]
+    return parts[0]
+
+
 def intrinsic(name: str, type_: Type, *args: Expr) -> Call:
     return Call(type_, name, tuple(args), CallType.INTRINSIC)
 

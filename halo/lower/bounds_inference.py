@@ -78,17 +78,10 @@ class _Box:
                     self._unbounded_min[i] or self._unbounded_max[i]):
                 out.append(None)
                 continue
-            lo = None if self._unbounded_min[i] else _balanced(E.Min, list(self._mins[i]))
-            hi = None if self._unbounded_max[i] else _balanced(E.Max, list(self._maxes[i]))
+            lo = None if self._unbounded_min[i] else E.balanced(E.Min, list(self._mins[i]))
+            hi = None if self._unbounded_max[i] else E.balanced(E.Max, list(self._maxes[i]))
             out.append(Interval(lo, hi))
         return out
-
-
-def _balanced(op, parts):
-    while len(parts) > 1:
-        parts = [op(parts[j], parts[j + 1]) if j + 1 < len(parts) else parts[j]
-                 for j in range(0, len(parts), 2)]
-    return parts[0]
 
 
 class BoxFinder:

@@ -66,8 +66,8 @@ def _three_loops(s, body, steady, lower, upper, k):
     lo64, hi64 = E.Cast(i64, s.min), E.Cast(i64, E.Add(s.min, s.extent))   # [lo64, hi64)
     # balanced trees of the distinct bounds: a loop with hundreds of tests
     # (an input read at hundreds of sites) must not give a chain that deep
-    start = _balanced(E.Max, [lo64] + list(dict.fromkeys(lower)))          # v >= b
-    end = _balanced(E.Min, [hi64] + list(dict.fromkeys(
+    start = E.balanced(E.Max, [lo64] + list(dict.fromkeys(lower)))          # v >= b
+    end = E.balanced(E.Min, [hi64] + list(dict.fromkeys(
         E.Add(b, E.Const(i64, 1)) for b in upper)))                         # v <= b
     start = E.Min(start, hi64)
     end = E.Max(end, start)
@@ -88,13 +88,6 @@ def _three_loops(s, body, steady, lower, upper, k):
     if sv is not start:
         out = S.LetStmt(start_name, start, out)
     return out
-
-
-def _balanced(op, parts):
-    while len(parts) > 1:
-        parts = [op(parts[j], parts[j + 1]) if j + 1 < len(parts) else parts[j]
-                 for j in range(0, len(parts), 2)]
-    return parts[0]
 
 
 def _has_inner_loop(stmt) -> bool:
