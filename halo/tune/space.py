@@ -118,6 +118,7 @@ class _State:
     region: dict = field(default_factory=dict)     # name -> extent per pure arg
     made: list = field(default_factory=list)       # (file key, entries) of Funcs that
                                                    # directives create (rfactor)
+    parallel: set = field(default_factory=set)     # Funcs with a parallel loop
 
 
 class Space:
@@ -271,6 +272,11 @@ class Space:
         if choice in ("row", "block"):
             store = choose(f"{info.key}.store", ("compute", "tile", "root"))
             tile = levels.get("tile")
+            if store == "root" and self._under_parallel(s, lv.func):
+                # storage outside a parallel loop it is computed within would be
+                # shared by its iterations (a race the validator refuses): the
+                # consumer's tile is at or inside its parallel loop, the outermost
+                store = "tile"
             if store == "root":
                 entries.append(_d(0, "store_root", []))
             elif store == "tile" and tile is not None and tile.var != lv.var:
@@ -282,6 +288,18 @@ class Space:
             and lv.func in info.consumers
         s.region[info.name] = list(lv.region) if pointwise else list(info.estimates)
         return choice
+
+    @staticmethod
+    def _under_parallel(s, fname) -> bool:
+        """Whether fname, or a Func it is computed in (transitively), has a
+        parallel loop."""
+        seen = set()
+        while fname is not None and fname not in seen:
+            if fname in s.parallel:
+                return True
+            seen.add(fname)
+            fname = s.host.get(fname)
+        return False
 
     def _stage(self, s, info, st, choose, root_level) -> list:
         if not st.pure:                                  # only RVars: e.g. a histogram
@@ -393,11 +411,13 @@ class Space:
                 fused = fresh(out_loops[1] + out_loops[0])
                 out.append(_d(k, "fuse", [out_loops[1], out_loops[0], fused]))
                 out.append(_d(k, "parallel", [fused]))
+                s.parallel.add(info.name)
                 for lv in s.levels.get(info.name, {}).values():   # the fused loops are gone
                     if lv.var in out_loops[:2]:
                         lv.var = fused
             elif par != "none" and out_loops:
                 out.append(_d(k, "parallel", [out_loops[0]]))
+                s.parallel.add(info.name)
         return out
 
     def _named_levels(self, info, loops, block_n, ty, by) -> dict:
