@@ -186,7 +186,8 @@ def test_rvar_names_become_rvars():
     dims = {d.var: d.is_rvar for d in b["g"].function().definitions[1].schedule.dims}
     assert dims == {"rxi": True, "x": False, "rxo": True, "y": False}
     src = S.schedule_to_python(pipe(b))
-    assert "g.update(0).split(g.rvars(0)[0], rxo, rxi, 4, hl.TailStrategy.GuardWithIf)" in src
+    assert "g_rvars0 = g.rvars(0)\n" in src       # bound before any directive runs
+    assert "g.update(0).split(g_rvars0[0], rxo, rxi, 4, hl.TailStrategy.GuardWithIf)" in src
     assert "rxo = hl.RVar('rxo')" in src
 
 
@@ -715,3 +716,25 @@ def test_rfactor_schedule_round_trips_and_keeps_the_algorithm_hash(tmp_path):
     want = np.bincount((img.astype(np.int64) % 16).ravel(), minlength=16)
     assert got.tolist() == want.tolist()
     assert "parallel" in p.lowered_stmt()
+
+
+def test_rfactor_schedule_prints_as_python_that_runs_on_a_fresh_copy():
+    """The Python printing of an rfactor schedule: the split RVars declared as
+    RVars, the RDom's RVars bound before rfactor rewrites the stage, and the
+    intermediate named where rfactor makes it (the tuner's report printed
+    `hl.Var('r$1.y')` and a `hist_intm` that was never assigned)."""
+    hl.RDom([(0, 4)], "r")
+    img = np.random.default_rng(6).integers(0, 256, size=(40, 24), dtype=np.uint8)
+    h, r = _hist_algorithm(img)
+    u, ryo, ryi = hl.Var("u"), hl.RVar("ryo"), hl.RVar("ryi")
+    h.update(0).split(r.y, ryo, ryi, 8)
+    intm = h.update(0).rfactor(ryo, u)
+    intm.compute_root().update(0).parallel(u).unroll(r.x, 2)
+    src = hl.Pipeline(h).schedule_source()
+    assert "$" not in src and "hist_intm = hist.update(0).rfactor(" in src
+    assert "ryo = hl.RVar('ryo')" in src
+    fresh, _ = _hist_algorithm(img)
+    exec(src, {"hl": hl, "hist": fresh})
+    want = np.bincount((img.astype(np.int64) % 16).ravel(), minlength=16)
+    assert np.asarray(fresh.realize([16])).tolist() == want.tolist()
+    assert hl.Pipeline(fresh).schedule_source() == src

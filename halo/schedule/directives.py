@@ -433,6 +433,7 @@ def rfactor(owner, *pairs):
                                                          [x.name() for x in r_out]))
     fn.callees[intm._f.name] = intm._f
     _record(owner, "rfactor", [list(p) for p in pairs])
+    fn.schedule.log[-1].made = intm._f.name       # printed as `intm = ....rfactor(...)`
     return intm
 
 

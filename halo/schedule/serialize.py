@@ -98,6 +98,17 @@ def _made_by_schedule(fn, callee) -> bool:
         callee.name in _calls(node) for d in fn.algorithm_definitions for node in _def_nodes(d))
 
 
+def _made_by_schedules(fns) -> set:
+    """Names of the Funcs among fns that directives created (rfactor)."""
+    made = set()
+    for fn in fns:
+        if fn.algorithm_definitions is None:
+            continue
+        written = {c for d in fn.algorithm_definitions for n in _def_nodes(d) for c in _calls(n)}
+        made |= {c for d in fn.definitions for n in _def_nodes(d) for c in _calls(n)} - written
+    return made
+
+
 def _calls(node) -> list:
     found = []
 
@@ -740,11 +751,19 @@ def schedule_to_python(pipeline) -> str:
     by_user = {}
     for fn in fns:
         by_user.setdefault(fn.user_name, []).append(fn.name)
-    rvars_of = {}       # internal RVar name -> Python expression (RDom RVars)
+    # internal RVar name -> Python expression, from the definitions as written:
+    # the printed calls run on the algorithm before any rfactor rewrote it, and
+    # the Funcs rfactor makes do not exist yet where they start
+    rvars_of = {}
+    made = _made_by_schedules(fns)
     for fn in fns:
-        for k, d in enumerate(fn.definitions[1:], start=1):
+        if fn.name in made:
+            continue
+        for k, d in enumerate(fn.user_definitions()[1:], start=1):
             for i, v in enumerate(d.rvars()):
-                rvars_of.setdefault(v, f"{fid[fn.name]}.rvars({k - 1})[{i}]")
+                rvars_of.setdefault(v, (f"{fid[fn.name]}_rvars{k - 1}",
+                                        f"{fid[fn.name]}.rvars({k - 1})", i))
+    rvar_lists = {}     # identifier -> the expression it is bound to first
     decl = {}           # dimension name -> (python ident, is_rvar)
     taken = set(fid.values()) | {"hl"}
     body = []
@@ -752,9 +771,13 @@ def schedule_to_python(pipeline) -> str:
     def dim(name, fn, stage):
         if not isinstance(name, str):
             return repr(name)
-        if name in rvars_of:
-            return rvars_of[name]
-        defs = fn.definitions if stage is None else [fn.definitions[stage]]
+        if name in rvars_of:        # bound before any directive can rewrite the stage
+            ident, expr, i = rvars_of[name]
+            rvar_lists.setdefault(ident, expr)
+            return f"{ident}[{i}]"
+        # (the definitions as written too: rfactor replaces a stage, split RVars and all)
+        defs = list(fn.definitions) + fn.user_definitions() if stage is None else \
+            [fn.definitions[stage], fn.user_definitions()[stage]]
         is_r = any(name in _rvar_names(d) for d in defs)
         if name not in decl:
             ident = name if name.isidentifier() and not keyword.iskeyword(name) and \
@@ -820,6 +843,8 @@ def schedule_to_python(pipeline) -> str:
                     out.append(repr(_jsonable(a, "schedule_to_python")))
             owner = fid[fn.name] if d.stage == 0 else f"{fid[fn.name]}.update({d.stage - 1})"
             call = f"{owner}.{d.name}({', '.join(out)})"
+            if d.name == "rfactor" and getattr(d, "made", None) in fid:
+                call = f"{fid[d.made]} = {call}"    # name the intermediate it makes
             if d.name in ("in_", "clone_in"):       # name the wrapper it makes
                 first = refs.get(0)
                 first = (first[0] if isinstance(first, list) else first) or ""
@@ -840,4 +865,5 @@ def schedule_to_python(pipeline) -> str:
         else:
             head += [f"{i} = hl.Var({n!r})" for n, i in pure]
     head += [f"{i} = hl.RVar({n!r})" for n, i in red]
+    head += [f"{i} = {e}" for i, e in rvar_lists.items()]
     return "\n".join(head + body) + ("\n" if head or body else "")
