@@ -16,9 +16,8 @@ vector of x); the vertical weights per row strip; output tiles of 32x8,
 rows of tiles in parallel, vectorized along x; the vertical pass per strip
 (compute_at y, vectorized), the horizontal pass inside the vector loop.
 The four sums are written as update definitions, not inline `sum()`s, so
-that they can be scheduled where Halide computes them: halo computes an
-unscheduled inline reduction at the root, Halide at its consumer's
-innermost loop.
+that the schedule can name and place them (an unscheduled inline reduction
+goes to its consumer's innermost loop, in halo as in Halide).
 Tolerance: 1e-4 absolute (float32; the cubic polynomial cancels near |x| = 1,
 so fused multiply-adds in one compiler and not the other move results ~3e-5).
 """
@@ -80,8 +79,7 @@ def build(hl, input, interpolation="cubic", scale=0.625, gpu=False):
     unnorm_x[x, k] = kernel(hl, (k + beginx - sourcex) * f(scale))
     unnorm_y[y, k] = kernel(hl, (k + beginy - sourcey) * f(scale))
     # The sums are explicit update definitions rather than inline `sum()`s so
-    # that they can be scheduled: Halide computes an unscheduled inline
-    # reduction at its consumer's innermost loop, halo at the root.
+    # that the schedule can name and place them.
     sum_x, sum_y = hl.Func("kernel_sum_x"), hl.Func("kernel_sum_y")
     sum_x[x] = f(0)
     sum_x[x] += unnorm_x[x, r]
