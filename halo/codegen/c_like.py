@@ -47,6 +47,9 @@ def type_suffix(t: Type) -> str:
     return ("i" if t.is_int() else "u") + str(t.bits())
 
 
+BITWISE_OPS = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}
+
+
 class CLikePrinter:
     """Prints one function body. Dialects override the class attributes and
     small hooks; the printer itself never tests which target it is for."""
@@ -246,8 +249,8 @@ class CLikePrinter:
         if e.call_type != E.CallType.INTRINSIC:
             raise InternalError(f"unflattened call to {e.name} reached codegen", e)
         n, t, args = e.name, e.type, e.args
-        if n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
-            op = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[n]
+        if n in BITWISE_OPS:
+            op = BITWISE_OPS[n]
             return f"(({self.ctype(t)})({self.expr(args[0])} {op} {self.expr(args[1])}))"
         if n == "bitwise_not":
             return f"(({self.ctype(t)})(~{self.expr(args[0])}))"
@@ -463,15 +466,19 @@ class CLikePrinter:
         self.names = saved
 
     def s_IfThenElse(self, s):
-        c = self.stmt_expr(s.condition)
-        self.emit(f"if ({c}) {{")
+        self.emit_if(s, self.stmt)
+
+    def emit_if(self, s, stmt):
+        """An IfThenElse on a scalar condition, its branches printed by `stmt`
+        (halo.codegen.c_vector prints them as vector code)."""
+        self.emit(f"if ({self.stmt_expr(s.condition)}) {{")
         self.indent += 1
-        self.stmt(s.then_case)
+        stmt(s.then_case)
         self.indent -= 1
         if s.else_case is not None:
             self.emit("} else {")
             self.indent += 1
-            self.stmt(s.else_case)
+            stmt(s.else_case)
             self.indent -= 1
         self.emit("}")
 

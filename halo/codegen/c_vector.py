@@ -290,17 +290,7 @@ class _BodyPrinter(VectorExprPrinter):
 
 
     def if_stmt(self, s):
-        p = self.p
-        p.emit(f"if ({p.stmt_expr(s.condition)}) {{")
-        p.indent += 1
-        self.stmt(s.then_case)
-        p.indent -= 1
-        if s.else_case is not None:
-            p.emit("} else {")
-            p.indent += 1
-            self.stmt(s.else_case)
-            p.indent -= 1
-        p.emit("}")
+        self.p.emit_if(s, self.stmt)
 
     def store(self, s):
         if s.buffer in self.per_lane:

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from ..ir import expr as E
 from ..ir.mutator import substitute
 from ..ir.types import Float, Int, UInt, i32
-from .c_like import type_suffix
+from .c_like import BITWISE_OPS, type_suffix
 
 
 class NotHandled(Exception):
@@ -636,9 +636,8 @@ class VectorExprPrinter:
         if e.call_type != E.CallType.INTRINSIC or e.name in _SIDE_EFFECTS:
             raise NotHandled
         n, t, args = e.name, e.type, e.args
-        if n in ("bitwise_and", "bitwise_or", "bitwise_xor"):
-            op = {"bitwise_and": "&", "bitwise_or": "|", "bitwise_xor": "^"}[n]
-            return f"({self.vector(args[0])} {op} {self.vector(args[1])})"
+        if n in BITWISE_OPS:
+            return f"({self.vector(args[0])} {BITWISE_OPS[n]} {self.vector(args[1])})"
         if n == "bitwise_not":
             return f"(~{self.vector(args[0])})"
         if n in ("shift_left", "shift_right"):

@@ -34,7 +34,8 @@ from collections import Counter
 
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import IRMutator, IRVisitor, expand_lets, free_variables, substitute
+from ..ir.mutator import IRMutator, IRVisitor, bound_names, expand_lets, free_variables, \
+    substitute
 from ..ir.simplify import _build, _linear, simplify
 from ..ir.types import i32, i64
 from .cse import common_subexpression_elimination
@@ -53,7 +54,7 @@ def tidy_kernel_body(body: S.Stmt, known: dict) -> S.Stmt:
     body = substitute(known, body)
     body = _LetValueNumbering().mutate(body)
     body = _drop_unused_lets(body)
-    body = _NarrowIndices(_bound_names(body)).mutate(body)
+    body = _NarrowIndices(bound_names(body)).mutate(body)
     body = _ConstantLast().mutate(simplify(body))
     return common_subexpression_elimination(body)
 
@@ -277,25 +278,6 @@ class _NarrowIndices(IRMutator):
         if isinstance(e, E.Broadcast):
             return E.Broadcast(self._narrow(e.value), e.lanes)
         return E.Cast(t32, e)                   # truncation is exact modulo 2^32
-
-
-def _bound_names(body) -> set:
-    names = set()
-
-    class V(IRVisitor):
-        def visit_LetStmt(v, s):
-            names.add(s.name)
-            v.generic(s)
-
-        def visit_For(v, s):
-            names.add(s.name)
-            v.generic(s)
-
-        def visit_Let(v, e):
-            names.add(e.name)
-            v.generic(e)
-    V().visit(body)
-    return names
 
 
 class _ConstantLast(IRMutator):
