@@ -99,14 +99,8 @@ def _made_by_schedule(fn, callee) -> bool:
 
 
 def _made_by_schedules(fns) -> set:
-    """Names of the Funcs among fns that directives created (rfactor)."""
-    made = set()
-    for fn in fns:
-        if fn.algorithm_definitions is None:
-            continue
-        written = {c for d in fn.algorithm_definitions for n in _def_nodes(d) for c in _calls(n)}
-        made |= {c for d in fn.definitions for n in _def_nodes(d) for c in _calls(n)} - written
-    return made
+    """Names of the Funcs that directives of fns' schedules created (rfactor)."""
+    return {c.name for fn in fns for c in fn.callees.values() if _made_by_schedule(fn, c)}
 
 
 def _calls(node) -> list:
