@@ -59,6 +59,9 @@ def test_fuzz_gpu_schedules_on_opencl():
     # GPU schedules are refused more often (shared memory needs constant sizes)
     ran = sum(r["status"] == "ok" for r in results)
     assert ran >= 0.6 * GPU_CASES, f"only {ran} of {GPU_CASES} GPU cases ran everywhere"
+    # both spellings of GPU tiles were drawn: gpu_tile, and split + gpu_blocks + gpu_threads
+    text = [fuzz.generate(SEED, i, gpu=True).source() for i in range(GPU_CASES)]
+    assert any("gpu_tile(" in t for t in text) and any(".gpu_blocks(" in t for t in text)
 
 
 def fuzz_cases():

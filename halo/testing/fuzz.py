@@ -898,9 +898,20 @@ def _gen_gpu_schedule(g, r, lines, outs, W, H):
     def tile(code, fname):
         # (compute_at names a loop of the Func's last stage: keep the last tiles)
         xo, yo, xi, yi = (g.fresh(n) for n in ("xo", "yo", "xi", "yi"))
-        out_lines.append(f'{code}.gpu_tile(x, y, hl.Var("{xo}"), hl.Var("{yo}"), '
-                         f'hl.Var("{xi}"), hl.Var("{yi}"), {r.choice([2, 4, 8])}, '
-                         f'{r.choice([1, 2, 4])}, hl.TailStrategy.GuardWithIf)')
+        tx, ty = r.choice([2, 4, 8]), r.choice([1, 2, 4])
+        if g.counter % 3:
+            out_lines.append(f'{code}.gpu_tile(x, y, hl.Var("{xo}"), hl.Var("{yo}"), '
+                             f'hl.Var("{xi}"), hl.Var("{yi}"), {tx}, {ty}, '
+                             f'hl.TailStrategy.GuardWithIf)')
+        else:
+            # the same tiles spelled out, so that gpu_blocks and gpu_threads are
+            # drawn too (decided by the name counter: the random stream, and so
+            # every other choice of the case, stays as it was)
+            v = {n: f'hl.Var("{n}")' for n in (xo, yo, xi, yi)}
+            out_lines.append(f'{code}.split(x, {v[xo]}, {v[xi]}, {tx}, '
+                             f'hl.TailStrategy.GuardWithIf).split(y, {v[yo]}, {v[yi]}, {ty}, '
+                             f'hl.TailStrategy.GuardWithIf).reorder({v[xi]}, {v[yi]}, {v[xo]}, '
+                             f'{v[yo]}).gpu_blocks({v[xo]}, {v[yo]}).gpu_threads({v[xi]}, {v[yi]})')
         tiled[fname] = (xo, xi)
 
     tile("out", "out")
