@@ -85,6 +85,8 @@ class CLikePrinter:
         self.pre: list[str] = []          # statements hoisted out of an expression
         self.uses_parallel = False
         self.loop_depth = 0
+        self.stack_buffers: set[str] = set()   # C names of stack-array Allocates
+        self.alloc_sites = 0                    # heap Allocates printed so far
 
     # -- names ---------------------------------------------------------------------------
     def declare(self, ir_name: str, hint: str | None = None) -> str:
@@ -543,6 +545,7 @@ class CLikePrinter:
         if isinstance(s.size, E.Const) and 0 < s.size.value * s.type.bytes() <= self.stack_limit:
             saved = dict(self.names)
             buf = self.declare(s.name)
+            self.stack_buffers.add(buf)
             self.emit("{")
             self.indent += 1
             self.emit(f"{t} {buf}[{s.size.value}] {self.align_attribute};")
@@ -556,7 +559,9 @@ class CLikePrinter:
         buf = self.declare(s.name)
         self.emit("{")
         self.indent += 1
-        self.emit(f"{t} *{buf} = ({t} *)halo_malloc({size}, sizeof({t}));")
+        self.alloc_sites += 1       # its own page offset (halo_malloc: 4K aliasing)
+        self.emit(f"{t} *{buf} = ({t} *)halo_malloc({size}, sizeof({t}), "
+                  f"{self.alloc_sites});")
         self.emit(f"if ({buf} == NULL) {{")
         self.indent += 1
         self.emit(f"halo_set_error(_err, {c_string('Out of memory allocating ' + s.name)});")
@@ -571,6 +576,13 @@ class CLikePrinter:
         self.indent -= 1
         self.emit("}")
         self.names = saved
+
+    def s_Free(self, s):
+        # an early free (lower/early_free.py); the end of the Allocate's
+        # scope frees again, a no-op on NULL. Stack arrays are not freed.
+        buf = self.name(s.name)
+        if buf not in self.stack_buffers:
+            self.emit(f"{self.free_function}({buf}); {buf} = NULL;")
 
 
 def _parallel_chain(s) -> list:

@@ -55,7 +55,7 @@ static void *halo_memo_acquire(halo_memo_cache *c, const int64_t *key, int64_t n
     *hit = 0;
     e = (halo_memo_entry *)malloc(sizeof *e + (size_t)n * sizeof *key);
     if (e == NULL) return NULL;
-    e->data = halo_malloc(count, elem);
+    e->data = halo_malloc(count, elem, 0);
     if (e->data == NULL) { free(e); return NULL; }
     memcpy(e->key, key, (size_t)n * sizeof *key);
     e->next = NULL;

@@ -122,8 +122,23 @@ def _print_stmt(s, indent, out):
         memo = f" memoized by ({', '.join(p(k) for k in s.memo_key)})" if s.memo_key else ""
         out.append(f"{pad}allocate {s.name}[{s.type} * {p(s.size)}]{memo}")
         _print_stmt(s.body, indent, out)
+        if not _frees(s.body, s.name):
+            out.append(f"{pad}free {s.name}")
+    elif isinstance(s, S.Free):
         out.append(f"{pad}free {s.name}")
     elif isinstance(s, S.Store):
         out.append(f"{pad}{s.buffer}[{p(s.index)}] = {p(s.value)}")
     else:
         out.append(f"{pad}{s!r}")
+
+
+def _frees(body, name) -> bool:
+    """Whether `body` holds a `Free` of `name` (an early free: lower/early_free.py)."""
+    from .mutator import IRVisitor
+    found = []
+
+    class V(IRVisitor):
+        def visit_Free(self, f):
+            found.append(f.name == name)
+    V().visit(body)
+    return any(found)

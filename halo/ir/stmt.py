@@ -127,6 +127,13 @@ class Allocate(Stmt):
 
 
 @_node
+class Free(Stmt):
+    """Release the heap storage of the enclosing `Allocate` named `name`
+    before its scope ends (after the last use; lower/early_free.py)."""
+    name: str
+
+
+@_node
 class Store(Stmt):
     buffer: str
     value: Expr

@@ -23,6 +23,7 @@ from .cse import common_subexpression_elimination
 from .gpu_copies import inject_device_copies
 from .gpu_kernels import extract_gpu_kernels
 from .checks import constraint_checks, param_checks, region_checks
+from .early_free import insert_early_frees
 from .fold_lets import fold_lets
 from .environment import decide_compute_levels, find_environment, realization_order
 from .inline import inline_calls
@@ -145,6 +146,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # After simplify: compares simplified values; before CSE, which would hide them.
     body = log("fold_lets", fold_lets, body, _dense_strides(arguments))
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
+    body = log("early_free", insert_early_frees, body)
     # Last: kernels take the final, simplified loops; what stays is host code.
     top_lets = bounds.output_lets + root_lets + region_lets
     body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),

@@ -145,6 +145,7 @@ def func_of_loop(loop: str, func_names: dict) -> str:
 
 
 def _has_gpu_loop(s) -> bool:
+    """Whether s holds a GPU block, thread or lane loop."""
     found = []
 
     class V(IRVisitor):
