@@ -106,6 +106,35 @@ def test_specialized_schedules_are_refused_by_schedule_files(tmp_path):
         hl.Pipeline(f).save_schedule(str(tmp_path / "f.json"))
 
 
+def _chain(H, inp, stages=4):
+    """A chain of 3-row stencils, each stage stored per strip and computed
+    per output row (Halide's stencil_chain CPU schedule)."""
+    x, y, yo, yi = H.Var("x"), H.Var("y"), H.Var("yo"), H.Var("yi")
+    prev = H.BoundaryConditions.repeat_edge(inp)
+    funcs = []
+    for s in range(stages):
+        f = H.Func(f"st{s}")
+        f[x, y] = prev[x, y - 1] + prev[x, y] * 2 + prev[x + 1, y + 1]
+        funcs.append(f)
+        prev = f
+    out = funcs[-1]
+    out.compute_root().split(y, yo, yi, 32).parallel(yo).vectorize(x, 8)
+    for f in funcs[:-1]:
+        f.store_at(out, yo).compute_at(out, yi).vectorize(f.args()[0], 8)
+    return out, funcs
+
+
+def test_every_stage_of_a_stencil_chain_slides():
+    """Each stage of the chain computes only its new rows per iteration, not
+    just the last one (producers slide before their consumers)."""
+    check(lambda H, i: _chain(H, i)[0], [301, 77], [A], rtol=1e-5, atol=1e-4)
+    out, funcs = _chain(hl, hl.Buffer(A))
+    text = hl.Pipeline(out).loop_nest_text()
+    import re
+    for k in range(len(funcs) - 1):      # names may carry a $n suffix
+        assert re.search(rf"let st{k}(\$\d+)?\.s0\.y\.min = select\(", text), k
+
+
 def test_root_intermediates_are_freed_after_their_last_use():
     """A chain of compute_root Funcs frees each buffer once its consumer is
     done (Halide's EarlyFree), so a buffer's memory can serve the next one;

@@ -124,7 +124,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     nest = hoist_region_lets(bounds.body)
     # After bounds: it rewrites the region lets that bounds inference made.
     nest, auto_folds = log("sliding_window", slide_windows, nest, env, levels, store_levels,
-                           lambda level, f: _loop_name(env, level, f))
+                           lambda level, f: _loop_name(env, level, f), order)
     nest = log("fuse_compute_with", fuse_compute_with, nest, env, fused_pairs,
                lambda level, f: _loop_name(env, level, f))
     nest = log("sink_vectorized_loops", sink_vectorized_loops, nest)

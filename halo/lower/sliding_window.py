@@ -22,10 +22,17 @@ from ..ir.simplify import simplify, _linear
 from ..ir.types import i32
 
 
-def slide_windows(stmt, env, levels, store_levels, loop_name_of):
-    """(the nest with windows slid, {func: {dim: fold extent}})."""
+def slide_windows(stmt, env, levels, store_levels, loop_name_of, order=()):
+    """(the nest with windows slid, {func: {dim: fold extent}}).
+
+    Producers slide before their consumers (`order`: the realization order):
+    a producer's region is written in terms of its consumer's region lets,
+    and a consumer slid first would hide the producer's monotonic growth
+    behind its select (a chain of stencils would slide only its last stage)."""
     folds = {}
-    for name, level in levels.items():
+    names = [n for n in order if n in levels] + [n for n in levels if n not in order]
+    for name in names:
+        level = levels[name]
         f = env.get(name)
         store = store_levels.get(name)
         if f is None or level.is_root() or level.is_inlined() or store == level:
