@@ -1482,3 +1482,21 @@ def test_guarded_tiles_with_a_vectorized_producer_read_only_the_image():
         return by
     for w, h in ((300, 100), (530, 70)):
         check(build, [w - 2, h - 2], [_img(w, h, dtype=np.uint16)])
+
+
+def test_one_dimensional_rdom_stands_for_its_rvar_in_directives():
+    """Halide converts a 1-D RDom to its RVar: `update().reorder(x, r)`
+    (apps/iir_blur writes it so); results and loop order as in Halide."""
+    def build(H, inp):
+        x, y = H.Var("x"), H.Var("y")
+        f = H.Func("f")
+        f[x, y] = inp[x, y]
+        r = H.RDom([(1, 11)], "r")
+        f[x, r] = f[x, r - 1] * 0.5 + inp[x, r]
+        f.update(0).reorder(x, r).vectorize(x, 4)
+        return f
+    a = np.random.default_rng(3).random((12, 16), dtype=np.float32)
+    check(build, [16, 12], [a], rtol=1e-6, atol=1e-6)
+    text = halo.Pipeline(build(halo, halo.Buffer(a))).loop_nest_text()
+    import re
+    assert re.search(r"for \(f(\$\d+)?\.s1\.r(\$\d+)?\.x,[^\n]*\n[^\n]*\n\s*vectorized", text), text
