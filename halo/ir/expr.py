@@ -40,13 +40,46 @@ from .types import Type, bool_, i32
 
 
 class Expr:
-    """Base class of expression nodes; subclasses are frozen dataclasses."""
-    __slots__ = ()
+    """Base class of expression nodes; subclasses are frozen dataclasses.
+
+    The two slots cache what would otherwise cost a walk of the whole tree
+    on every use: the hash (dicts and sets of Exprs are everywhere in the
+    simplifier and bounds inference; a dataclass hashes all its fields each
+    time) and the node count (`node_count`)."""
+    __slots__ = ("_hash", "_count")
     type: Type
 
 
+def _cached_hash(structural):
+    def __hash__(self):
+        try:
+            return self._hash
+        except AttributeError:
+            h = structural(self)
+            object.__setattr__(self, "_hash", h)
+            return h
+    return __hash__
+
+
 def _node(cls):
-    return dataclass(frozen=True, slots=True)(cls)
+    cls = dataclass(frozen=True, slots=True)(cls)
+    cls.__hash__ = _cached_hash(cls.__hash__)
+    return cls
+
+
+def node_count(e) -> int:
+    """The number of Expr nodes in e along its operand fields (cached)."""
+    try:
+        return e._count
+    except AttributeError:
+        pass
+    n = 1
+    for f in ("a", "b", "value", "condition", "true_value", "false_value"):
+        c = getattr(e, f, None)
+        if isinstance(c, Expr):
+            n += node_count(c)
+    object.__setattr__(e, "_count", n)
+    return n
 
 
 @_node

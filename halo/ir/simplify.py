@@ -78,13 +78,7 @@ def _build(terms, const, t):
     return r
 
 
-def _size(e):
-    n = 1
-    for f in ("a", "b", "value", "condition", "true_value", "false_value"):
-        c = getattr(e, f, None)
-        if isinstance(c, E.Expr):
-            n += _size(c)
-    return n
+_size = E.node_count
 
 
 class _Simplifier(IRMutator):
