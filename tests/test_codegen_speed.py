@@ -11,7 +11,7 @@ from halo.ir import stmt as S
 from halo.ir.types import i32
 from halo.lower.fold_lets import fold_lets
 
-from conftest import check
+from conftest import check, halide
 
 
 def _rand(shape, dtype=np.float32, seed=0):
@@ -150,6 +150,26 @@ def test_explicit_simd_ramp_broadcast_and_float_math():
     a = _rand((4, 19))
     check(build, [16, 4], [a], rtol=1e-6)
     assert "halo_f32x8" in halo.Pipeline(build(halo, halo.Buffer(a))).c_source()
+
+
+def test_explicit_simd_float_splat_keeps_negative_zero():
+    """A uniform float splat into a vector is exact: -0.0 stays -0.0 (a splat
+    written as `{0} + x` added +0.0 and lost the sign, unlike Halide), and
+    costs no scalar addition."""
+    x = halo.Var("x")
+    p = halo.Param(halo.Float(32), "p", -0.0)
+    a = np.arange(1, 33, dtype=np.float32)
+    f = halo.Func("f")
+    f[x] = halo.Buffer(a)[x] * p
+    f.vectorize(x, 16)
+    out = np.asarray(f.realize([32]))
+    assert np.signbit(out).all(), out[:4]
+    if halide is not None:
+        hp = halide.Param(halide.Float(32), "p", -0.0)
+        hf = halide.Func("f")
+        hx = halide.Var("x")
+        hf[hx] = halide.Buffer(a)[hx] * hp
+        np.testing.assert_array_equal(np.signbit(np.asarray(hf.realize([32]))), np.signbit(out))
 
 
 def test_explicit_simd_wrapping_u8_and_signed_division():

@@ -26,6 +26,8 @@ NotHandled; the caller then prints the loop as a scalar `omp simd` loop.
 """
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 
 from ..ir import expr as E
@@ -142,7 +144,19 @@ class VectorExprPrinter:
     def broadcast(self, t, scalar: str) -> str:
         # vector + scalar of the element type splats it (no helper function:
         # passing wide vectors by value warns about the ABI without -mavx512f)
-        return f"(({self.vtype(t)}){{0}} + ({self.p.ctype(t)})({scalar}))"
+        vt, ct = self.vtype(t), self.p.ctype(t)
+        if not t.is_float():
+            return f"(({vt}){{0}} + ({ct})({scalar}))"
+        # Floats: `{0} + x` is a real addition (0.0f + -0.0f is +0.0f), which
+        # GCC computes as a scalar add before each broadcast; an initializer
+        # of one value splats it exactly and for free.
+        if not re.fullmatch(r"[A-Za-z_]\w*|[-+0-9.eEpPxXa-fA-F]+f?", scalar):
+            name = self.p.declare(f"splat{len(self.p.used)}", "s")
+            self.p.pre.append(f"const {ct} {name} = ({ct})({scalar});")
+            scalar = name
+        else:
+            scalar = f"({ct})({scalar})"
+        return f"(({vt}){{{', '.join([scalar] * self.width)}}})"
 
     def literal(self, t, values) -> str:
         return f"(({self.vtype(t)}){{{', '.join(str(int(v)) for v in values)}}})"
