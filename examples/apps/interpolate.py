@@ -17,9 +17,10 @@ parallel, vectorized along x with the channels unrolled.
 Two differences from Halide's schedule, neither changes a result: no
 never_partition() (halo has none); and the interpolated levels are computed
 at the root (parallel over rows, vectorized), not per output row with
-storage per band: for a chain of nine compute_at Funcs halo's bounds
-inference expands each level's region into the next and lowering takes
-minutes.
+storage per band. Halide's placement lowers in ~50 s in halo (the rows'
+regions of nine compute_at levels still grow level by level) and, measured
+on the 2-core machine, is slower for both: halo 6.1 ms / Halide 3.1 ms,
+against 4.9 / 2.9 ms with the levels at the root.
 Tolerance: rtol 1e-4 (float32 sums over many levels; C and LLVM may
 reassociate or fuse multiply-adds differently).
 """

@@ -544,7 +544,8 @@ def _find_output_produce(stmt, f):
 def hoist_region_lets(stmt):
     """Move every let that is outside all loops of a loop body (or of the
     whole pipeline) to the top of that body, ordered so each comes after the
-    lets it uses. Bounds inference refers to such lets by name (see
+    lets it uses; those of a serial or parallel loop's body that do not vary
+    with the loop go before it. Bounds inference refers to such lets by name (see
     BoxFinder.s_LetStmt), so a producer's region may use a consumer's region
     symbol even when the consumer's let came later in the nest."""
     return _Hoist().mutate(stmt)
@@ -566,7 +567,31 @@ class _Hoist(IRMutator):
         return _sorted_lets(lets, rest)
 
     def visit_For(self, s):
-        return S.For(s.name, s.min, s.extent, s.kind, self.mutate_body(s.body))
+        body = self.mutate_body(s.body)
+        if s.kind not in (S.ForKind.SERIAL, S.ForKind.PARALLEL):
+            return S.For(s.name, s.min, s.extent, s.kind, body)
+        # Lets at the top of the body that do not vary with the loop (a
+        # producer's region in a dimension the loop does not move, e.g. the
+        # x range of every level of a pyramid computed per output row) go
+        # before the loop: to bounds inference of storage outside the loop
+        # they are then one symbol each instead of an expansion, which
+        # doubles with every level of a compute_at chain.
+        from ..ir.mutator import free_variables
+        inner, lifted, kept = {s.name}, [], []
+        while isinstance(body, S.LetStmt):
+            fv = free_variables(body.value)
+            if fv & inner or calls_in(body.value):
+                inner.add(body.name)
+                kept.append((body.name, body.value))
+            else:
+                lifted.append((body.name, body.value))
+            body = body.body
+        for n, v in reversed(kept):
+            body = S.LetStmt(n, v, body)
+        out = S.For(s.name, s.min, s.extent, s.kind, body)
+        for n, v in reversed(lifted):
+            out = S.LetStmt(n, v, out)
+        return out
 
 
 def _strip_lets(s, out):
