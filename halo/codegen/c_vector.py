@@ -31,7 +31,7 @@ from dataclasses import dataclass
 
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import free_variables, substitute
+from ..ir.mutator import split_invariant_lets, substitute
 from ..ir.simplify import simplify
 from .c_vector_expr import NotHandled, VectorExprPrinter, _children
 
@@ -130,17 +130,7 @@ class _VectorLoop:
 def _hoist_uniform_lets(body, var):
     """The lets at the top of the body that do not vary with `var` (printed
     once, before any version), and the rest of the body."""
-    hoisted, kept, varying = [], [], {var}
-    while isinstance(body, S.LetStmt):
-        if free_variables(body.value) & varying:
-            varying.add(body.name)
-            kept.append((body.name, body.value))
-        else:
-            hoisted.append((body.name, body.value))
-        body = body.body
-    for name, value in reversed(kept):
-        body = S.LetStmt(name, value, body)
-    return hoisted, body
+    return split_invariant_lets(body, {var})
 
 
 class _BodyPrinter(VectorExprPrinter):

@@ -106,6 +106,24 @@ def free_variables(node) -> set:
     return found
 
 
+def split_invariant_lets(body, varying, pinned=lambda value: False):
+    """(the leading lets of `body` that use none of the names in `varying`
+    nor an earlier varying let, and are not `pinned(value)`, as (name,
+    value) pairs; the body with only the other leading lets left on it)."""
+    from .stmt import LetStmt
+    hoisted, kept, varying = [], [], set(varying)
+    while isinstance(body, LetStmt):
+        if free_variables(body.value) & varying or pinned(body.value):
+            varying.add(body.name)
+            kept.append((body.name, body.value))
+        else:
+            hoisted.append((body.name, body.value))
+        body = body.body
+    for name, value in reversed(kept):
+        body = LetStmt(name, value, body)
+    return hoisted, body
+
+
 def bound_names(node) -> set:
     """Names bound inside `node`: loop variables and (statement or
     expression) lets. Inside a loop body, these are what vary with it."""

@@ -576,18 +576,8 @@ class _Hoist(IRMutator):
         # before the loop: to bounds inference of storage outside the loop
         # they are then one symbol each instead of an expansion, which
         # doubles with every level of a compute_at chain.
-        from ..ir.mutator import free_variables
-        inner, lifted, kept = {s.name}, [], []
-        while isinstance(body, S.LetStmt):
-            fv = free_variables(body.value)
-            if fv & inner or calls_in(body.value):
-                inner.add(body.name)
-                kept.append((body.name, body.value))
-            else:
-                lifted.append((body.name, body.value))
-            body = body.body
-        for n, v in reversed(kept):
-            body = S.LetStmt(n, v, body)
+        from ..ir.mutator import split_invariant_lets
+        lifted, body = split_invariant_lets(body, {s.name}, calls_in)
         out = S.For(s.name, s.min, s.extent, s.kind, body)
         for n, v in reversed(lifted):
             out = S.LetStmt(n, v, out)
