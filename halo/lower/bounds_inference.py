@@ -544,8 +544,8 @@ def _find_output_produce(stmt, f):
 def hoist_region_lets(stmt):
     """Move every let that is outside all loops of a loop body (or of the
     whole pipeline) to the top of that body, ordered so each comes after the
-    lets it uses; those of a serial or parallel loop's body that do not vary
-    with the loop go before it. Bounds inference refers to such lets by name (see
+    lets it uses; those of a serial loop's body that do not vary with the
+    loop go before it. Bounds inference refers to such lets by name (see
     BoxFinder.s_LetStmt), so a producer's region may use a consumer's region
     symbol even when the consumer's let came later in the nest."""
     return _Hoist().mutate(stmt)
@@ -568,7 +568,9 @@ class _Hoist(IRMutator):
 
     def visit_For(self, s):
         body = self.mutate_body(s.body)
-        if s.kind not in (S.ForKind.SERIAL, S.ForKind.PARALLEL):
+        if s.kind != S.ForKind.SERIAL:
+            # (not out of a parallel loop: between two nested parallel loops
+            # the lets would stop OpenMP collapsing them)
             return S.For(s.name, s.min, s.extent, s.kind, body)
         # Lets at the top of the body that do not vary with the loop (a
         # producer's region in a dimension the loop does not move, e.g. the
