@@ -98,6 +98,28 @@ def test_tuned_schedule_file_applies_and_matches_interpreter(spec, tuned):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+def test_baseline_file_and_progress_bar(spec, tuned, tmp_path):
+    """`halo tune --baseline FILE` times that schedule file like the candidates
+    and puts it in the report and the summary line; the progress bar shows
+    trials, the best so far and the time left; a missing baseline file is
+    refused by the CLI with its name."""
+    summary, _ = tuned
+    base = summary["schedule_file"]
+    r = subprocess.run([sys.executable, "-m", "halo", "tune", spec, "--budget", "2",
+                        "--seed", "3", "--out", str(tmp_path),
+                        "--baseline", base], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "tuning:" in r.stderr and "left]" in r.stderr and "trials " in r.stderr \
+        and "best " in r.stderr, r.stderr[-500:]
+    assert f"baseline {base}:" in r.stdout and "x the tuned time" in r.stdout
+    report = open(tmp_path / "blur_y.host.report.md").read()
+    assert f"| baseline `{base}`" in report
+    r = subprocess.run([sys.executable, "-m", "halo", "tune", spec, "--budget", "2",
+                        "--out", str(tmp_path), "--baseline", str(tmp_path / "nope.json")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0 and "nope.json" in r.stderr and "does not exist" in r.stderr
+
+
 def test_same_seed_gives_same_candidates(spec, tmp_path):
     # without the heuristic seeds (deterministic anyway) the first trials are the
     # sampler's random start-up proposals, which do not depend on timings
