@@ -1500,3 +1500,13 @@ def test_one_dimensional_rdom_stands_for_its_rvar_in_directives():
     text = halo.Pipeline(build(halo, halo.Buffer(a))).loop_nest_text()
     import re
     assert re.search(r"for \(f(\$\d+)?\.s1\.r(\$\d+)?\.x,[^\n]*\n[^\n]*\n\s*vectorized", text), text
+    # a 2-D RDom names no single loop: refused, naming the stage and the RDom
+    x = halo.Var("x")
+    g = halo.Func("g")
+    g[x] = 0
+    r2 = halo.RDom([(0, 3), (0, 4)], "r2")
+    g[r2.x] += r2.y
+    with pytest.raises(halo.CompileError,
+                       match=r"In schedule for g\.update\(0\): reorder\(\) needs a Var or RVar, "
+                             r"got <halo\.RDom 'r2' with 2 dims>"):
+        g.update(0).reorder(r2)

@@ -80,8 +80,8 @@ def _func_ref(a):
 
 def _dim_name(v, directive, stage_name, sched) -> str:
     from ..lang.var import RDom, RVar, Var
-    if isinstance(v, RDom) and len(v._rvars) == 1:
-        v = v._rvars[0]           # a 1-D RDom stands for its RVar, as in Halide
+    if isinstance(v, RDom) and v.dimensions() == 1:
+        v = v.x                   # a 1-D RDom stands for its RVar, as in Halide
     if isinstance(v, (Var, RVar)):
         n = v.name()
     elif isinstance(v, str):
