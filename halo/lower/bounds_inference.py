@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from ..errors import CompileError
 from ..ir import expr as E
 from ..ir import stmt as S
-from ..ir.mutator import IRMutator, calls_in, expand_lets, substitute
+from ..ir.mutator import IRMutator, calls_in, expand_lets, split_invariant_lets, substitute
 from ..ir.simplify import CORRELATE_MAX_SIZE, _size, simplify
 from ..ir.types import i32
 from .affine import AffineDomain, exact_rvar_range, split_rvar_part
@@ -578,7 +578,6 @@ class _Hoist(IRMutator):
         # before the loop: to bounds inference of storage outside the loop
         # they are then one symbol each instead of an expansion, which
         # doubles with every level of a compute_at chain.
-        from ..ir.mutator import split_invariant_lets
         lifted, body = split_invariant_lets(body, {s.name}, calls_in)
         out = S.For(s.name, s.min, s.extent, s.kind, body)
         for n, v in reversed(lifted):
