@@ -68,6 +68,9 @@ _SHUFFLE_PRELUDE = """#if defined(__has_builtin)
 #ifndef HALO_HAS_SHUFFLEVECTOR
 #define HALO_HAS_SHUFFLEVECTOR 0
 #endif"""
+_X86_INTRINSICS = """#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif"""
 _SIDE_EFFECTS = {"print", "print_when", "prefetch", "memo_commit", "memo_hash_buffer"}
 
 
@@ -157,6 +160,75 @@ class VectorExprPrinter:
         else:
             scalar = f"({ct})({scalar})"
         return f"(({vt}){{{', '.join([scalar] * self.width)}}})"
+
+    def convert(self, code: str, src, dst) -> str:
+        """`code` (a vector of `src` lanes) converted to `dst`, lane by lane.
+
+        gcc 12 lowers `__builtin_convertvector` between element sizes by
+        unpacking halves of the source register: a 16-lane uint16 -> uint32
+        takes five instructions for x86's one (vpmovzxwd), and a conversion
+        of more than one size step falls back to scalar code (uint8 -> float:
+        ~75 instructions for 16 lanes). So a conversion goes in steps, each an
+        integer widening or narrowing or a same-size int <-> float, and a step
+        that one x86 instruction does is printed as its intrinsic, behind a
+        macro that falls back to the builtin where the target lacks it.
+        Integers wrap and extend by the source's signedness in every step, as
+        in one C conversion; floats reach narrow integers through int32 (a
+        value out of the target's range is undefined either way)."""
+        if src == dst:
+            return code
+        if src.is_float() and dst.is_float():
+            return self.cast_step(code, src, dst)
+        if src.is_float():               # float -> int: narrow ints through int32
+            if dst.bits() >= 32:
+                return self.cast_step(code, src, dst)
+            return self.convert(self.cast_step(code, src, Int(32)), Int(32), dst)
+        if dst.is_float():               # int -> float: narrow ints through int32
+            if src.bits() >= 32:
+                return self.cast_step(code, src, dst)
+            return self.cast_step(self.convert(code, src, Int(32)), Int(32), dst)
+        if src.bits() == dst.bits():
+            return f"(({self.vtype(dst)})({code}))"           # a bit cast
+        direct = self.x86_convert(code, src, dst)
+        if direct:
+            return direct
+        wider = src.bits() < dst.bits()
+        mid = src.with_bits(src.bits() * 2 if wider else src.bits() // 2)
+        code = self.x86_convert(code, src, mid) or self.cast_step(code, src, mid)
+        return self.convert(code, mid, dst)
+
+    def cast_step(self, code: str, src, dst) -> str:
+        return f"__builtin_convertvector({code}, {self.vtype(dst)})"
+
+    def x86_convert(self, code: str, src, dst) -> str | None:
+        """An integer widening (extension by src's signedness) or narrowing
+        (truncation) that one AVX2/AVX-512 instruction does, as a macro that
+        is that intrinsic where the compiler targets it; None if none fits."""
+        small, large = sorted((src, dst), key=lambda t: t.bits())
+        small_bytes, large_bytes = small.bytes() * self.width, large.bytes() * self.width
+        if small_bytes not in (16, 32) or large_bytes not in (32, 64):
+            return None
+        wide = "_mm512" if large_bytes == 64 else "_mm256"
+        widening = src.bits() < dst.bits()
+        if widening:
+            sign = "u" if src.is_uint() else "i"
+            fn = f"{wide}_cvtep{sign}{src.bits()}_epi{dst.bits()}"
+        else:
+            fn = f"{wide}_cvtepi{src.bits()}_epi{dst.bits()}"
+        need = ["__AVX512F__"] if large_bytes == 64 else \
+            (["__AVX2__"] if widening else ["__AVX512F__", "__AVX512VL__"])
+        if small.bits() == 8 and large.bits() == 16 and (large_bytes == 64 or not widening):
+            need.append("__AVX512BW__")
+        name = f"halo_cvt_{type_suffix(src)}_{type_suffix(dst)}x{self.width}"
+        if name not in self.p.helpers:
+            self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
+            vt = self.vtype(dst)
+            arg = f"__m{small_bytes * 8}i" if widening else f"__m{large_bytes * 8}i"
+            self.p.helpers[name] = (
+                f"#if {' && '.join(f'defined({n})' for n in need)}\n"
+                f"#define {name}(v) (({vt}){fn}(({arg})(v)))\n"
+                f"#else\n#define {name}(v) __builtin_convertvector((v), {vt})\n#endif")
+        return f"{name}({code})"
 
     def literal(self, t, values) -> str:
         return f"(({self.vtype(t)}){{{', '.join(str(int(v)) for v in values)}}})"
@@ -635,10 +707,8 @@ class VectorExprPrinter:
         if src.is_bool():
             bits = t.bits()
             ones = f"(({self.vtype(Int(bits))}){{0}} - {self.mask_code(self.mask(e.value, bits), bits)})"
-            return ones if t == Int(bits) else f"__builtin_convertvector({ones}, {vt})"
-        if src == t:
-            return self.vector(e.value)
-        return f"__builtin_convertvector({self.vector(e.value)}, {vt})"
+            return self.convert(ones, Int(bits), t)
+        return self.convert(self.vector(e.value), src, t)
 
     def v_Reinterpret(self, e):
         src = e.value.type
@@ -762,9 +832,7 @@ class VectorExprPrinter:
     def mask_code(self, m, bits) -> str:
         if m.const is not None:
             return self.literal(Int(bits), [-1 if c else 0 for c in m.const])
-        if m.bits == bits:
-            return m.code
-        return f"__builtin_convertvector({m.code}, {self.vtype(Int(bits))})"
+        return self.convert(m.code, Int(m.bits), Int(bits))
 
     def mask(self, e, hint=32) -> Mask:
         """A bool expression as a Mask (`hint`: the lane width wanted, for
