@@ -287,3 +287,74 @@ def test_widening_to_one_avx512_register_is_one_instruction():
     c = halo.Pipeline(f).c_source()
     assert "_mm512_cvtepu16_epi32" in c and "#if defined(__AVX512F__)" in c
     np.testing.assert_array_equal(np.asarray(f.realize([64])), a.astype(np.uint32) * 3)
+
+
+def test_vector_min_max_of_every_type_match_numpy():
+    """min/max of one AVX2/AVX-512 register print as vpmin*/vpmax*/vminps
+    (intrinsics behind macros); their results equal the compare-and-blend:
+    min(a, b) = a < b ? a : b, so NaN and signed zeros pick as it does."""
+    from halo.ir.types import from_numpy
+    rng = np.random.default_rng(5)
+    for dtype in _CAST_TYPES:
+        a, b = _cast_input(dtype, seed=1), _cast_input(dtype, seed=2)
+        if np.dtype(dtype).kind == "f":
+            a[4:8] = [np.nan, 1.0, -0.0, 0.0]
+            b[4:8] = [1.0, np.nan, 0.0, -0.0]
+        x = halo.Var("x")
+        A, B = halo.Buffer(a, "a"), halo.Buffer(b, "b")
+        outs = []
+        lane_counts = sorted({32 // a.itemsize, 64 // a.itemsize} - {2})
+        for lanes in lane_counts:
+            lo, hi = halo.Func(f"lo_{lanes}"), halo.Func(f"hi_{lanes}")
+            lo[x] = halo.min(A[x], B[x])
+            hi[x] = halo.max(A[x], B[x])
+            lo.vectorize(x, lanes)
+            hi.vectorize(x, lanes)
+            outs += [lo, hi]
+        p = halo.Pipeline(outs)
+        got = p.realize([a.size])
+        for i, lanes in enumerate(lane_counts):
+            np.testing.assert_array_equal(np.asarray(got[2 * i]), np.where(a < b, a, b),
+                                          err_msg=f"min {dtype} x{lanes}")
+            np.testing.assert_array_equal(np.asarray(got[2 * i + 1]), np.where(a > b, a, b),
+                                          err_msg=f"max {dtype} x{lanes}")
+        if dtype == "float32":
+            np.testing.assert_array_equal(np.signbit(np.asarray(got[0]))[6:8], [False, True])
+        if dtype == "int16":
+            assert "_mm512_min_epi16" in p.c_source()
+    del rng
+
+
+def _lut_pipeline(hl, table, img, lanes, internal):
+    """out[x] = lut[img[x]]: a lookup table computed by the pipeline (halo's
+    own allocation) or read from an input buffer."""
+    x = hl.Var("x")
+    lut, out = hl.Func("lut"), hl.Func("out")
+    lut[x] = table[x]
+    if internal:
+        lut.compute_root()
+    out[x] = lut[hl.clamp(hl.cast(hl.Int(32), img[x]), 0, table.width() - 1)]
+    out.vectorize(x, lanes)
+    return out
+
+
+def test_vector_gathers_match_the_scalar_lookup():
+    """Data-dependent loads (lookup tables) gather with vpgatherdd/dq on
+    AVX-512: 32/64-bit elements from any buffer; 8/16-bit ones as 32-bit
+    words read from halo's own allocations only (their bytes past the end
+    stay readable), narrowed. Indices include the table's last element."""
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 1100, size=128).astype(np.int16)
+    img[:3] = [0, 1023, 1023]
+    for dtype in ("uint8", "int16", "int32", "float32", "float64"):
+        table = _cast_input(dtype, n=1024, seed=3)
+        for lanes in (16, 32):
+            for internal in (True, False):
+                check(lambda hl, t, i: _lut_pipeline(hl, t, i, lanes, internal),
+                      [img.size], [table, img])
+    t8 = _cast_input("uint8", n=1024)
+    src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, True)).c_source()
+    assert "_mm512_i32gather_epi32" in src and "_mm512_cvtepi32_epi8" in src
+    # an input table of bytes: no over-reading gather, the scalar lookup
+    src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, False)).c_source()
+    assert "i32gather" not in src

@@ -178,13 +178,14 @@ static inline void halo_set_error(char *err, const char *fmt, ...) {
    come from mmap at one fixed page offset, and a loop that streams through
    two buffers at the same offset modulo 4 KiB stalls on false store-to-load
    dependencies ("4K aliasing": iir_blur ran 1.6x slower); each allocation
-   site of a pipeline gets its own slot. */
+   site of a pipeline gets its own slot. At least 4 bytes past the block
+   stay readable: vector code gathers 8/16-bit elements as 32-bit words. */
 static inline void *halo_malloc(int64_t count, size_t elem, int slot) {
     unsigned char *raw, *p;
     uintptr_t want = (uintptr_t)(128 + 256 * (slot & 15));
     if (count < 0) count = 0;   /* an empty region (e.g. a guarded vector lane past the end) */
     if ((uint64_t)count > ((uint64_t)PTRDIFF_MAX - 8192) / elem) return NULL;
-    raw = (unsigned char *)malloc((size_t)count * elem + 4096 + sizeof(void *));
+    raw = (unsigned char *)malloc((size_t)count * elem + 4096 + 16 + sizeof(void *));
     if (raw == NULL) return NULL;
     p = raw + sizeof(void *);
     p += (want - ((uintptr_t)p & 4095)) & 4095;

@@ -86,6 +86,10 @@ class CLikePrinter:
         self.uses_parallel = False
         self.loop_depth = 0
         self.stack_buffers: set[str] = set()   # C names of stack-array Allocates
+        # C names of Allocates that may be read up to 3 bytes past their last
+        # element (stack arrays padded, halo_malloc's slack): the vector
+        # printer gathers narrow elements from them as 32-bit words
+        self.padded_buffers: set[str] = set()
         self.alloc_sites = 0                    # heap Allocates printed so far
 
     # -- names ---------------------------------------------------------------------------
@@ -546,9 +550,11 @@ class CLikePrinter:
             saved = dict(self.names)
             buf = self.declare(s.name)
             self.stack_buffers.add(buf)
+            self.padded_buffers.add(buf)
+            pad = -(-3 // s.type.bytes()) if s.type.bytes() < 4 else 0
             self.emit("{")
             self.indent += 1
-            self.emit(f"{t} {buf}[{s.size.value}] {self.align_attribute};")
+            self.emit(f"{t} {buf}[{s.size.value + pad}] {self.align_attribute};")
             self.stmt(s.body)
             self.indent -= 1
             self.emit("}")
@@ -557,6 +563,7 @@ class CLikePrinter:
         size = self.stmt_expr(s.size)
         saved = dict(self.names)
         buf = self.declare(s.name)
+        self.padded_buffers.add(buf)
         self.emit("{")
         self.indent += 1
         self.alloc_sites += 1       # its own page offset (halo_malloc: 4K aliasing)

@@ -316,11 +316,20 @@ class _BodyPrinter(VectorExprPrinter):
         lanes = self.gather_indices(e, self.p.name(e.buffer))
         if lanes is None:
             return None
-        at, ix = lanes
+        at, ix, iv, ix_type = lanes
         k = self.p.declare(f"k{len(self.p.used)}", "k")
         first = f"{self.scalar(li.base)} + {li.offsets[0]}"
-        return [f"for (int {k} = 0; {k} < {self.width}; {k}++) "
+        loop = [f"for (int {k} = 0; {k} < {self.width}; {k}++) "
                 f"{buf}[{first} + {k}] = {at}[{ix}[{k}]];"]
+        hw = self.hardware_gather(e.type, self.p.name(e.buffer), at, iv, ix_type)
+        if hw is None:
+            return loop
+        cond, lines, chunks, n = hw
+        bits = n * e.type.bits()
+        store = {128: "_mm_storeu_si128((__m128i *)", 256: "_mm256_storeu_si256((__m256i *)",
+                 512: "_mm512_storeu_si512((void *)"}[bits]
+        lines += [f"{store}&{buf}[{first} + {i * n}], {c});" for i, c in enumerate(chunks)]
+        return [f"#if {cond}"] + lines + ["#else"] + loop + ["#endif"]
 
     def _values(self, value, t, period):
         """(first lane, vector, lanes) pieces of the current chunk's value."""

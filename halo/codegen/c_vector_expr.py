@@ -525,23 +525,84 @@ class VectorExprPrinter:
         return tmp
 
     def gather(self, e, buf) -> str:
-        """One scalar load per lane (a lookup table, a data-dependent index)."""
+        """One scalar load per lane (a lookup table, a data-dependent index),
+        or x86 gather instructions where the target has them."""
         w, t = self.width, e.type
         lanes = self.gather_indices(e, buf)
         if lanes is None:
             loads = [f"{buf}[{self.lane_scalar(e.index, k)}]" for k in range(w)]
             return f"(({self.vtype(t)}){{{', '.join(loads)}}})"
-        at, ix = lanes
+        at, ix, iv, ix_type = lanes
         # lane by lane through memory, as a loop: gcc makes a constructor of
         # many loads into long insert chains and spills their addresses
         got = self.p.declare(f"g{len(self.p.used)}", "got")
         k = self.p.declare(f"k{len(self.p.used)}", "k")
         out = self.p.declare(f"vg{len(self.p.used)}", "vgather")
-        self.p.pre += [f"{self.p.ctype(t)} {got}[{w}];",
-                       f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
-                       f"{self.vtype(t)} {out};",
-                       f"memcpy(&{out}, {got}, sizeof {out});"]
+        scalar = [f"{self.p.ctype(t)} {got}[{w}];",
+                  f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
+                  f"memcpy(&{out}, {got}, sizeof {out});"]
+        self.p.pre.append(f"{self.vtype(t)} {out};")
+        hw = self.hardware_gather(t, buf, at, iv, ix_type)
+        if hw is None:
+            self.p.pre += scalar
+            return out
+        cond, lines, chunks, n = hw
+        # the chunks joined in registers (through memory, a load spanning
+        # two narrower stores would stall on store forwarding)
+        parts = []
+        for c in chunks:
+            part = self.p.declare(f"gp{len(self.p.used)}", "gpart")
+            lines.append(f"const {self.vtype(t, n)} {part} = ({self.vtype(t, n)})({c});")
+            parts.append(part)
+        while len(parts) > 1:
+            n *= 2
+            joined = []
+            for x, y in zip(parts[::2], parts[1::2]):
+                j = self.p.declare(f"gp{len(self.p.used)}", "gpart")
+                lines.append(f"const {self.vtype(t, n)} {j} = __builtin_shufflevector({x}, {y}, "
+                             f"{', '.join(map(str, range(n)))});")
+                joined.append(j)
+            parts = joined
+        lines.append(f"{out} = {parts[0]};")
+        if len(chunks) > 1:
+            self.p.helpers.setdefault("HALO_HAS_SHUFFLEVECTOR", _SHUFFLE_PRELUDE)
+            cond += " && HALO_HAS_SHUFFLEVECTOR"
+        self.p.pre += [f"#if {cond}"] + lines + ["#else"] + scalar + ["#endif"]
         return out
+
+    def hardware_gather(self, t, buf, at, iv, ix_type):
+        """x86 gather instructions for lanes `at[iv[k]]`: (the #if condition
+        on the target, lines that come first, the C expressions of the
+        chunks of lanes in order, lanes per chunk); None where none applies.
+        32/64-bit elements gather directly (vpgatherdd/dq: 16 lanes in a few
+        cycles where the scalar loop takes ~2.5 cycles a lane). 8/16-bit
+        elements gather the 32-bit word that starts at each one and narrow
+        it, which reads up to 3 bytes past the element: only from halo's own
+        allocations, which keep those bytes readable (padded_buffers)."""
+        w, eb = self.width, t.bytes()
+        if ix_type.bits() > 32 or ix_type.bits() == 32 and ix_type.is_uint():
+            return None                  # lane offsets must fit int32
+        if eb < 4 and buf not in self.p.padded_buffers or eb not in (1, 2, 4, 8):
+            return None
+        n = 8 if eb == 8 else 16
+        if w % n:
+            return None
+        self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
+        saved, self.p.pre = self.p.pre, []
+        ix32 = self.p.declare(f"ix32_{len(self.p.used)}", "ix32")
+        ivec = self.temp(self.convert(iv, ix_type, Int(32)), Int(32), "ixv")
+        lines = self.p.pre + [f"int32_t {ix32}[{w}];", f"memcpy({ix32}, &{ivec}, sizeof {ix32});"]
+        self.p.pre = saved
+        chunks = []
+        for c in range(0, w, n):
+            if eb == 8:
+                chunks.append(f"_mm512_i32gather_epi64(_mm256_loadu_si256((const __m256i *)"
+                              f"&{ix32}[{c}]), (const void *){at}, 8)")
+                continue
+            g = f"_mm512_i32gather_epi32(_mm512_loadu_si512((const void *)&{ix32}[{c}]), " \
+                f"(const void *){at}, {eb})"
+            chunks.append(g if eb == 4 else f"_mm512_cvtepi32_epi{8 * eb}({g})")
+        return "defined(__AVX512F__)", lines, chunks, n
 
     def gather_indices(self, e, buf):
         """(pointer, array): the lane indices of load e as an array, relative
@@ -564,7 +625,7 @@ class VectorExprPrinter:
         ix = self.p.declare(f"ix{len(self.p.used)}", "ix")
         self.p.pre += [f"{self.p.ctype(varying.type)} {ix}[{self.width}];",
                        f"memcpy({ix}, &{iv}, sizeof {ix});"]
-        return buf, ix
+        return buf, ix, iv, varying.type
 
     def split_index(self, e):
         """(uniform, varying): e == uniform + varying (uniform None: 0), the
@@ -653,7 +714,39 @@ class VectorExprPrinter:
         a = self.temp(self.vector(e.a), t)
         b = self.temp(self.vector(e.b), t)
         self.need_native(t)
-        return self.blend(Mask(t.bits(), code=f"({a} {op} {b})"), a, b, t)
+        blend = self.blend(Mask(t.bits(), code=f"({a} {op} {b})"), a, b, t)
+        return self.x86_minmax(t, "min" if op == "<" else "max", a, b, blend) or blend
+
+    def x86_minmax(self, t, which, a, b, blend) -> str | None:
+        """min/max of one 256/512-bit register as its x86 instruction (gcc
+        prints the compare-and-blend as a compare and one to four masked
+        moves and logic ops). vminps/vmaxps return their second operand
+        unless the first compares less/greater, as the blend does (NaN,
+        signed zeros). A macro with the compare-and-blend as fallback."""
+        size = t.bytes() * self.width
+        if size not in (32, 64) or t.is_bfloat() or t.is_float() and t.bits() not in (32, 64):
+            return None
+        wide = "_mm512" if size == 64 else "_mm256"
+        if t.is_float():
+            fn = f"{wide}_{which}_{'ps' if t.bits() == 32 else 'pd'}"
+            arg = f"__m{size * 8}{'' if t.bits() == 32 else 'd'}"
+            need = ["__AVX512F__"] if size == 64 else ["__AVX__"]
+        else:
+            fn = f"{wide}_{which}_ep{'u' if t.is_uint() else 'i'}{t.bits()}"
+            arg = f"__m{size * 8}i"
+            if size == 64:
+                need = ["__AVX512F__"] + (["__AVX512BW__"] if t.bits() <= 16 else [])
+            else:
+                need = ["__AVX2__"] if t.bits() <= 32 else ["__AVX512F__", "__AVX512VL__"]
+        name = f"halo_{which}_{type_suffix(t)}x{self.width}"
+        if name not in self.p.helpers:
+            self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
+            vt = self.vtype(t)
+            self.p.helpers[name] = (
+                f"#if {' && '.join(f'defined({n})' for n in need)}\n"
+                f"#define {name}(a, b, blend) (({vt}){fn}(({arg})(a), ({arg})(b)))\n"
+                f"#else\n#define {name}(a, b, blend) (blend)\n#endif")
+        return f"{name}({a}, {b}, {blend})"
 
     def v_Min(self, e): return self.minmax(e, "<")
     def v_Max(self, e): return self.minmax(e, ">")
