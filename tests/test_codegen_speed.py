@@ -358,3 +358,36 @@ def test_vector_gathers_match_the_scalar_lookup():
     # an input table of bytes: no over-reading gather, the scalar lookup
     src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, False)).c_source()
     assert "i32gather" not in src
+
+
+def test_constant_loop_ranges_decide_shift_inwards_mins():
+    """A ShiftInwards split of a loop whose extent is a constant multiple of
+    the factor needs no `min` once the region lets are substituted (c.max -
+    c.min = 63): the staging copy's offsets are then constants and gcc keeps
+    it in registers (conv_layer 2.04 -> 1.43 ms). An extent the factor does
+    not divide keeps its min."""
+    def build(hl, w, a, block):
+        vec = 16 if block % 16 == 0 else 8      # the accumulators divide the block
+        c, n, co, ci = hl.Var("c"), hl.Var("n"), hl.Var("co"), hl.Var("ci")
+        r = hl.RDom([(0, 8)], "r")
+        taps, acc, out = hl.Func("taps"), hl.Func("acc"), hl.Func("out")
+        taps[c, n] = w[c, n]
+        acc[c] = hl.f32(0)
+        acc[c] += taps[c, r.x] * a[r.x]
+        out[c] = acc[c]
+        out.split(c, co, ci, block).vectorize(ci, vec)
+        acc.compute_at(out, co).vectorize(c, vec).unroll(c)
+        acc.update().reorder(c, r.x).vectorize(c, vec).unroll(c)
+        taps.compute_at(acc, r.x).vectorize(c, 16).unroll(c)
+        return out
+    a = _rand(8, seed=2)
+    for block, width in ((64, 128), (40, 120)):
+        w = _rand((8, width), seed=1)
+        check(lambda hl, w_, a_: build(hl, w_, a_, block), [width], [w, a], rtol=1e-6)
+        src = halo.Pipeline(build(halo, halo.Buffer(w), halo.Buffer(a), block)).c_source()
+        staging = [l for l in src.splitlines() if "memcpy(&_taps[" in l]
+        assert staging, "no vector store to the staging buffer"
+        if block == 64:
+            assert not any("halo_min_i32" in l for l in staging), staging[0]
+        else:
+            assert all("halo_min_i32" in l for l in staging), staging[0]

@@ -15,7 +15,13 @@ with the in-scope lets substituted and simplified, and becomes
   math sees the dense innermost stride `b.stride.0 = 1`);
 * a reference to an earlier let with the same value (value numbering):
   `f.min.0 = min(min(a, b), a)` becomes `f.min.0 = f.s1.x.min` when that
-  is what it equals, so that indices like `x - f.min.0` cancel in C.
+  is what it equals, so that indices like `x - f.min.0` cancel in C;
+* free of the `min`/`max` that loops of constant range decide: a
+  ShiftInwards split of a constant-extent loop, `min(c*16 + c.min,
+  c.max - 15)` in an unrolled c of 4, is `c*16 + c.min` for every c
+  (c.max - c.min = 63 once the lets are substituted), and a staging
+  buffer indexed that way has constant offsets the C compiler can keep
+  in registers (conv_layer's filter tap copies).
 
 `known` gives values of names defined outside `stmt` (the entry point
 checks that each argument buffer's innermost stride is 1). Accepts and
@@ -58,6 +64,7 @@ class _Fold(IRMutator):
     def __init__(self, known):
         self.scope = dict(known)  # let name -> its value in terms of opaque names
         self.by_value = {}    # that value -> the name of the first let with it
+        self.ranges = {}      # loop variable -> (min, max), constants
 
     def canonical(self, e):
         """e with the lets in scope substituted, simplified (None if too big)."""
@@ -81,8 +88,40 @@ class _Fold(IRMutator):
         c = self.scope.get(v.name)
         return c if isinstance(c, E.Const) and c.type == v.type else v
 
+    def decide_minmax(self, e):
+        """e with each Min/Max that the constant loop ranges decide replaced
+        by the side it takes."""
+        if isinstance(e, (E.Min, E.Max)) and _foldable(e):
+            a, b = self.decide_minmax(e.a), self.decide_minmax(e.b)
+            ca, cb = self.canonical(a), self.canonical(b)
+            if ca is not None and cb is not None:
+                span = self.linear_range(simplify(E.Sub(cb, ca)))
+                if span is not None:
+                    if span[0] >= 0:                    # a <= b
+                        return a if isinstance(e, E.Min) else b
+                    if span[1] <= 0:                    # b <= a
+                        return b if isinstance(e, E.Min) else a
+            return e if a is e.a and b is e.b else type(e)(a, b)
+        if isinstance(e, (E.Add, E.Sub, E.Mul)) and _foldable(e):
+            a, b = self.decide_minmax(e.a), self.decide_minmax(e.b)
+            return e if a is e.a and b is e.b else type(e)(a, b)
+        return e
+
+    def linear_range(self, d):
+        """(lo, hi) of d, linear in loop variables of constant range; None
+        if d is anything else."""
+        from ..ir.simplify import _linear
+        terms, lo = _linear(d)
+        hi = lo
+        for t, k in terms.items():
+            if not isinstance(t, E.Variable) or t.name not in self.ranges:
+                return None
+            a, b = (k * r for r in self.ranges[t.name])
+            lo, hi = lo + min(a, b), hi + max(a, b)
+        return lo, hi
+
     def visit_LetStmt(self, s):
-        value = self.fold(s.value)
+        value = self.fold(self.decide_minmax(s.value) if self.ranges else s.value)
         canon = self.canonical(value) if not isinstance(value, E.Const) else value
         saved_scope, saved_values = dict(self.scope), dict(self.by_value)
         if canon is not None:
@@ -101,8 +140,12 @@ class _Fold(IRMutator):
         lo, ext = self.fold(s.min), self.fold(s.extent)
         saved_scope = dict(self.scope)
         self.scope.pop(s.name, None)          # the loop variable is opaque
+        saved_ranges = dict(self.ranges)
+        self.ranges.pop(s.name, None)
+        if isinstance(lo, E.Const) and isinstance(ext, E.Const) and ext.value > 0:
+            self.ranges[s.name] = (lo.value, lo.value + ext.value - 1)
         body = self.mutate(s.body)
-        self.scope = saved_scope
+        self.scope, self.ranges = saved_scope, saved_ranges
         if lo is s.min and ext is s.extent and body is s.body:
             return s
         return S.For(s.name, lo, ext, s.kind, body)
