@@ -340,7 +340,7 @@ def _lut_pipeline(hl, table, img, lanes, internal):
 
 def test_vector_gathers_match_the_scalar_lookup():
     """Data-dependent loads (lookup tables) gather with vpgatherdd/dq on
-    AVX-512: 32/64-bit elements from any buffer; 8/16-bit ones as 32-bit
+    AVX-512 (8 lanes of 32 bits: AVX2's): 32/64-bit elements from any buffer; 8/16-bit ones as 32-bit
     words read from halo's own allocations only (their bytes past the end
     stay readable), narrowed. Indices include the table's last element."""
     rng = np.random.default_rng(7)
@@ -348,13 +348,17 @@ def test_vector_gathers_match_the_scalar_lookup():
     img[:3] = [0, 1023, 1023]
     for dtype in ("uint8", "int16", "int32", "float32", "float64"):
         table = _cast_input(dtype, n=1024, seed=3)
-        for lanes in (16, 32):
+        for lanes in (8, 16, 32):
             for internal in (True, False):
                 check(lambda hl, t, i: _lut_pipeline(hl, t, i, lanes, internal),
                       [img.size], [table, img])
     t8 = _cast_input("uint8", n=1024)
     src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, True)).c_source()
     assert "_mm512_i32gather_epi32" in src and "_mm512_cvtepi32_epi8" in src
+    # 8 lanes of float (local_laplacian's remap): AVX2's ymm gather
+    t32 = _cast_input("float32", n=1024)
+    src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t32), halo.Buffer(img), 8, False)).c_source()
+    assert "_mm256_i32gather_epi32" in src
     # an input table of bytes: no over-reading gather, the scalar lookup
     src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, False)).c_source()
     assert "i32gather" not in src

@@ -575,7 +575,8 @@ class VectorExprPrinter:
         on the target, lines that come first, the C expressions of the
         chunks of lanes in order, lanes per chunk); None where none applies.
         32/64-bit elements gather directly (vpgatherdd/dq: 16 lanes in a few
-        cycles where the scalar loop takes ~2.5 cycles a lane). 8/16-bit
+        cycles where the scalar loop takes ~2.5 cycles a lane; 8 lanes of
+        32 bits with AVX2's ymm gather). 8/16-bit
         elements gather the 32-bit word that starts at each one and narrow
         it, which reads up to 3 bytes past the element: only from halo's own
         allocations, which keep those bytes readable (padded_buffers)."""
@@ -585,7 +586,10 @@ class VectorExprPrinter:
         if eb < 4 and buf not in self.p.padded_buffers or eb not in (1, 2, 4, 8):
             return None
         n = 8 if eb == 8 else 16
-        if w % n:
+        avx2 = eb == 4 and w % 16 != 0 and w % 8 == 0   # 8 lanes: one ymm gather
+        if avx2:
+            n = 8
+        elif w % n:
             return None
         self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
         saved, self.p.pre = self.p.pre, []
@@ -595,6 +599,10 @@ class VectorExprPrinter:
         self.p.pre = saved
         chunks = []
         for c in range(0, w, n):
+            if avx2:
+                chunks.append(f"_mm256_i32gather_epi32((const int *){at}, _mm256_loadu_si256("
+                              f"(const __m256i *)&{ix32}[{c}]), 4)")
+                continue
             if eb == 8:
                 chunks.append(f"_mm512_i32gather_epi64(_mm256_loadu_si256((const __m256i *)"
                               f"&{ix32}[{c}]), (const void *){at}, 8)")
@@ -602,7 +610,7 @@ class VectorExprPrinter:
             g = f"_mm512_i32gather_epi32(_mm512_loadu_si512((const void *)&{ix32}[{c}]), " \
                 f"(const void *){at}, {eb})"
             chunks.append(g if eb == 4 else f"_mm512_cvtepi32_epi{8 * eb}({g})")
-        return "defined(__AVX512F__)", lines, chunks, n
+        return "defined(__AVX2__)" if avx2 else "defined(__AVX512F__)", lines, chunks, n
 
     def gather_indices(self, e, buf):
         """(pointer, array): the lane indices of load e as an array, relative
