@@ -220,15 +220,21 @@ class VectorExprPrinter:
         if small.bits() == 8 and large.bits() == 16 and (large_bytes == 64 or not widening):
             need.append("__AVX512BW__")
         name = f"halo_cvt_{type_suffix(src)}_{type_suffix(dst)}x{self.width}"
+        vt = self.vtype(dst)
+        arg = f"__m{small_bytes * 8}i" if widening else f"__m{large_bytes * 8}i"
+        self.x86_macro(name, "v", need, f"(({vt}){fn}(({arg})(v)))",
+                       f"__builtin_convertvector((v), {vt})")
+        return f"{name}({code})"
+
+    def x86_macro(self, name, params, need, intrinsic, fallback):
+        """Define macro `name(params)` once: `intrinsic` where the compiler
+        targets every feature in `need`, else the portable `fallback`."""
         if name not in self.p.helpers:
             self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
-            vt = self.vtype(dst)
-            arg = f"__m{small_bytes * 8}i" if widening else f"__m{large_bytes * 8}i"
             self.p.helpers[name] = (
                 f"#if {' && '.join(f'defined({n})' for n in need)}\n"
-                f"#define {name}(v) (({vt}){fn}(({arg})(v)))\n"
-                f"#else\n#define {name}(v) __builtin_convertvector((v), {vt})\n#endif")
-        return f"{name}({code})"
+                f"#define {name}({params}) {intrinsic}\n"
+                f"#else\n#define {name}({params}) {fallback}\n#endif")
 
     def literal(self, t, values) -> str:
         return f"(({self.vtype(t)}){{{', '.join(str(int(v)) for v in values)}}})"
@@ -747,13 +753,8 @@ class VectorExprPrinter:
             else:
                 need = ["__AVX2__"] if t.bits() <= 32 else ["__AVX512F__", "__AVX512VL__"]
         name = f"halo_{which}_{type_suffix(t)}x{self.width}"
-        if name not in self.p.helpers:
-            self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
-            vt = self.vtype(t)
-            self.p.helpers[name] = (
-                f"#if {' && '.join(f'defined({n})' for n in need)}\n"
-                f"#define {name}(a, b, blend) (({vt}){fn}(({arg})(a), ({arg})(b)))\n"
-                f"#else\n#define {name}(a, b, blend) (blend)\n#endif")
+        self.x86_macro(name, "a, b, blend", need,
+                       f"(({self.vtype(t)}){fn}(({arg})(a), ({arg})(b)))", "(blend)")
         return f"{name}({a}, {b}, {blend})"
 
     def v_Min(self, e): return self.minmax(e, "<")

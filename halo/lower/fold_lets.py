@@ -34,7 +34,7 @@ import dataclasses
 from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import IRMutator, substitute
-from ..ir.simplify import simplify
+from ..ir.simplify import _linear, simplify
 
 # Substituted values larger than this (in nodes) stay opaque: the lets of a
 # long pipeline would otherwise expand without bound.
@@ -110,7 +110,6 @@ class _Fold(IRMutator):
     def linear_range(self, d):
         """(lo, hi) of d, linear in loop variables of constant range; None
         if d is anything else."""
-        from ..ir.simplify import _linear
         terms, lo = _linear(d)
         hi = lo
         for t, k in terms.items():
