@@ -395,3 +395,48 @@ def test_constant_loop_ranges_decide_shift_inwards_mins():
             assert not any("halo_min_i32" in l for l in staging), staging[0]
         else:
             assert all("halo_min_i32" in l for l in staging), staging[0]
+
+
+def _premultiply(hl, a, width):
+    x, y, c = hl.Var("x"), hl.Var("y"), hl.Var("c")
+    clamped = hl.BoundaryConditions.repeat_edge(a)
+    f = hl.Func("premul")
+    f[x, y, c] = hl.select(c < 3, clamped[x, y, c] * clamped[x, y, 3], clamped[x, y, 3])
+    f.bound(x, 0, width).bound(y, 0, 6).bound(c, 0, 3).reorder(c, x, y).unroll(c) \
+        .vectorize(x, 16).parallel(y)
+    return f
+
+
+def test_bounded_output_constants_reach_the_parallel_loops():
+    """An output with bound() has constant loop bounds; they reach the loops
+    inside the OpenMP-outlined parallel body (where the C compiler cannot
+    propagate them), and there decide the boundary condition's in-bounds
+    test and the channel select: interpolate's output had a runtime channel
+    extent, so `unroll(c)` did not unroll, and a branch per channel. Where
+    the output reaches past the input (width 72), the test stays."""
+    a = _rand((4, 6, 64), seed=4)
+    for width in (64, 72):
+        check(lambda hl, a_: _premultiply(hl, a_, width), [width, 6, 3], [a])
+        src = halo.Pipeline(_premultiply(halo, halo.Buffer(a), width)).c_source()
+        impl = src[src.index("_premul_s0_c_end"):src.index("static int halo_premul_query_impl")]
+        assert impl.startswith("_premul_s0_c_end = 0 + 3;"), impl[:60]
+        assert "_sel" not in impl, "the channel select is decided per unrolled channel"
+        assert ("if (" in impl) == (width == 72), impl[:600]
+
+
+def test_fold_lets_decides_conditions_from_outer_lets_and_loop_ranges():
+    v = lambda n: E.Variable(i32, n)  # noqa: E731
+    c = lambda k: E.Const(i32, k)      # noqa: E731
+    store = lambda k: S.Store("buf", c(k), v("x"))  # noqa: E731
+    # x in [w.min, w.min + 16) with w.min = 0 from the lets around the body
+    body = S.IfThenElse(E.LT(v("x"), c(16)), store(1), store(2))
+    keep = S.IfThenElse(E.LT(v("x"), c(8)), store(3), store(4))
+    sel = S.Store("buf", E.Select(E.GE(v("x"), v("w.min")), c(5), c(6)), v("x"))
+    loop = S.For("x", v("w.min"), c(16), S.ForKind.SERIAL, S.block(body, keep, sel))
+    out = fold_lets(loop, {}, [("w.min", E.Max(c(0), E.Min(c(-3), v("p"))))])
+    assert out.min != c(0), "an opaque outer let stays a name"
+    out = fold_lets(loop, {}, [("w.min", E.Sub(c(5), c(5)))])
+    first, second, third = out.body.stmts
+    assert first == store(1), "x < 16 always holds"
+    assert isinstance(second, S.IfThenElse), "x < 8 depends on x"
+    assert third.value == c(5), "x >= w.min always holds"

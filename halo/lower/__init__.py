@@ -144,11 +144,11 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     body = log("simplify", simplify, body)
     body = log("partition_loops", partition_loops, body)
     # After simplify: compares simplified values; before CSE, which would hide them.
-    body = log("fold_lets", fold_lets, body, _dense_strides(arguments))
+    top_lets = bounds.output_lets + root_lets + region_lets
+    body = log("fold_lets", fold_lets, body, _dense_strides(arguments), top_lets)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     body = log("early_free", insert_early_frees, body)
     # Last: kernels take the final, simplified loops; what stays is host code.
-    top_lets = bounds.output_lets + root_lets + region_lets
     body = log("extract_gpu_kernels", extract_gpu_kernels, body, _gpu_buffers(env, order),
                [a.name for a in arguments], {n: f.user_name for n, f in env.items()},
                top_lets)

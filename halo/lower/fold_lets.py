@@ -24,8 +24,13 @@ with the in-scope lets substituted and simplified, and becomes
   in registers (conv_layer's filter tap copies).
 
 `known` gives values of names defined outside `stmt` (the entry point
-checks that each argument buffer's innermost stride is 1). Accepts and
-produces flattened loop IR (after storage flattening).
+checks that each argument buffer's innermost stride is 1); `outer_lets`
+are the lets that will be wrapped around `stmt` (the output's bounds,
+root regions): those that fold to constants join `known`. An output with
+`bound()` has constant loop bounds, and those constants must reach the
+loops themselves, since a C compiler cannot propagate a constant into
+the OpenMP-outlined function of a parallel loop. Accepts and produces
+flattened loop IR (after storage flattening).
 """
 from __future__ import annotations
 
@@ -35,14 +40,23 @@ from ..ir import expr as E
 from ..ir import stmt as S
 from ..ir.mutator import IRMutator, substitute
 from ..ir.simplify import _linear, simplify
+from ..ir.types import i32
 
 # Substituted values larger than this (in nodes) stay opaque: the lets of a
 # long pipeline would otherwise expand without bound.
 _MAX_NODES = 400
 
 
-def fold_lets(stmt: S.Stmt, known: dict | None = None) -> S.Stmt:
-    return _Fold(known or {}).mutate(stmt)
+def fold_lets(stmt: S.Stmt, known: dict | None = None, outer_lets=()) -> S.Stmt:
+    fold = _Fold(known or {})
+    for name, value in outer_lets:
+        if isinstance(value, E.Expr):        # not the "__asserts__" entries
+            # only the constants: substituting the symbolic region lets of a
+            # long pipeline would make every canonical form huge
+            value = fold.fold(value)
+            if isinstance(value, E.Const):
+                fold.scope[name] = value
+    return fold.mutate(stmt)
 
 
 def _nodes(e) -> int:
@@ -52,6 +66,42 @@ def _nodes(e) -> int:
         if isinstance(c, E.Expr):
             n += _nodes(c)
     return n
+
+
+def _signed_index(t) -> bool:
+    return t.is_scalar() and t.is_int() and t.bits() >= 32
+
+
+_INDEX_OPS = (E.Add, E.Sub, E.Mul, E.Min, E.Max)
+
+
+def _index_math(e, budget=64) -> bool:
+    """Whether e is small integer index arithmetic (what linear_range can
+    decide): variables and constants under + - * min max, no loads."""
+    stack = [e]
+    while stack:
+        n = stack.pop()
+        budget -= 1
+        if budget < 0:
+            return False
+        if isinstance(n, _INDEX_OPS):
+            stack += (n.a, n.b)
+        elif isinstance(n, E.Cast):
+            if not (n.value.type.is_int() or n.value.type.is_uint()):
+                return False
+            stack.append(n.value)
+        elif not isinstance(n, (E.Variable, E.Const)):
+            return False
+    return True
+
+
+def _settle(e):
+    """A boolean combination whose operands became constants, folded."""
+    if isinstance(e, E.Not) and isinstance(e.a, E.Const):
+        return E.Const(e.type, int(not e.a.value))
+    if isinstance(e, (E.And, E.Or)) and (isinstance(e.a, E.Const) or isinstance(e.b, E.Const)):
+        return simplify(e)
+    return e
 
 
 def _foldable(e) -> bool:
@@ -88,24 +138,63 @@ class _Fold(IRMutator):
         c = self.scope.get(v.name)
         return c if isinstance(c, E.Const) and c.type == v.type else v
 
-    def decide_minmax(self, e):
-        """e with each Min/Max that the constant loop ranges decide replaced
-        by the side it takes."""
-        if isinstance(e, (E.Min, E.Max)) and _foldable(e):
-            a, b = self.decide_minmax(e.a), self.decide_minmax(e.b)
-            ca, cb = self.canonical(a), self.canonical(b)
-            if ca is not None and cb is not None:
-                span = self.linear_range(simplify(E.Sub(cb, ca)))
-                if span is not None:
-                    if span[0] >= 0:                    # a <= b
-                        return a if isinstance(e, E.Min) else b
-                    if span[1] <= 0:                    # b <= a
-                        return b if isinstance(e, E.Min) else a
-            return e if a is e.a and b is e.b else type(e)(a, b)
-        if isinstance(e, (E.Add, E.Sub, E.Mul)) and _foldable(e):
-            a, b = self.decide_minmax(e.a), self.decide_minmax(e.b)
-            return e if a is e.a and b is e.b else type(e)(a, b)
+    def decide(self, e):
+        """e, a scalar integer Min/Max or comparison, replaced by the side or
+        the truth value that the constant loop ranges settle."""
+        if e.a.type != e.b.type or not _signed_index(e.a.type):
+            return e
+        both_const = isinstance(e.a, E.Const) and isinstance(e.b, E.Const)
+        if not both_const and not (self.ranges and _index_math(e.a) and _index_math(e.b)):
+            return e                  # (not worth canonical(), which is not free)
+        ca, cb = self.settled(e.a), self.settled(e.b)
+        if ca is None or cb is None:
+            return e
+        span = self.linear_range(simplify(E.Sub(cb, ca)))     # range of b - a
+        if span is None:
+            return e
+        lo, hi = span
+        if isinstance(e, (E.Min, E.Max)):
+            if lo >= 0:                                   # a <= b
+                return e.a if isinstance(e, E.Min) else e.b
+            if hi <= 0:                                   # b <= a
+                return e.b if isinstance(e, E.Min) else e.a
+            return e
+        true, false = {E.LT: (lo > 0, hi <= 0), E.LE: (lo >= 0, hi < 0),
+                       E.GT: (hi < 0, lo >= 0), E.GE: (hi <= 0, lo > 0),
+                       E.EQ: (lo == hi == 0, lo > 0 or hi < 0),
+                       E.NE: (lo > 0 or hi < 0, lo == hi == 0)}[type(e)]
+        return E.Const(e.type, 1) if true else E.Const(e.type, 0) if false else e
+
+    def settled(self, e):
+        return e if isinstance(e, E.Const) else self.canonical(e)
+
+    def visit_Min(self, e):
+        return self.decide(self.generic(e))
+
+    visit_Max = visit_EQ = visit_NE = visit_LT = visit_LE = visit_GT = visit_GE = visit_Min
+
+    def visit_And(self, e):
+        return _settle(self.generic(e))
+
+    visit_Or = visit_Not = visit_And
+
+    def visit_Select(self, e):
+        e = self.generic(e)
+        if isinstance(e.condition, E.Const):
+            return e.true_value if e.condition.value else e.false_value
         return e
+
+    def visit_IfThenElse(self, s):
+        cond = _settle(self.mutate(s.condition))
+        if isinstance(cond, E.Const):
+            if cond.value:
+                return self.mutate(s.then_case)
+            return self.mutate(s.else_case) if s.else_case is not None \
+                else S.Evaluate(E.Const(i32, 0))
+        then, other = self.mutate(s.then_case), self.mutate(s.else_case)
+        if cond is s.condition and then is s.then_case and other is s.else_case:
+            return s
+        return S.IfThenElse(cond, then, other)
 
     def linear_range(self, d):
         """(lo, hi) of d, linear in loop variables of constant range; None
@@ -119,16 +208,20 @@ class _Fold(IRMutator):
             lo, hi = lo + min(a, b), hi + max(a, b)
         return lo, hi
 
-    def visit_LetStmt(self, s):
-        value = self.fold(self.decide_minmax(s.value) if self.ranges else s.value)
+    def bind(self, name, value):
+        """Enter the let `name = value` (already folded) into the scope."""
         canon = self.canonical(value) if not isinstance(value, E.Const) else value
-        saved_scope, saved_values = dict(self.scope), dict(self.by_value)
         if canon is not None:
-            self.scope[s.name] = canon
+            self.scope[name] = canon
             if not isinstance(canon, E.Const):
-                self.by_value.setdefault(canon, s.name)
+                self.by_value.setdefault(canon, name)
         else:
-            self.scope.pop(s.name, None)      # opaque: stays a name
+            self.scope.pop(name, None)        # opaque: stays a name
+
+    def visit_LetStmt(self, s):
+        value = self.fold(self.mutate(s.value))
+        saved_scope, saved_values = dict(self.scope), dict(self.by_value)
+        self.bind(s.name, value)
         body = self.mutate(s.body)
         self.scope, self.by_value = saved_scope, saved_values
         if value is s.value and body is s.body:
@@ -136,7 +229,7 @@ class _Fold(IRMutator):
         return S.LetStmt(s.name, value, body)
 
     def visit_For(self, s):
-        lo, ext = self.fold(s.min), self.fold(s.extent)
+        lo, ext = self.fold(self.mutate(s.min)), self.fold(self.mutate(s.extent))
         saved_scope = dict(self.scope)
         self.scope.pop(s.name, None)          # the loop variable is opaque
         saved_ranges = dict(self.ranges)
@@ -150,7 +243,7 @@ class _Fold(IRMutator):
         return S.For(s.name, lo, ext, s.kind, body)
 
     def visit_Allocate(self, s):
-        size = self.fold(s.size)
+        size = self.fold(self.mutate(s.size))
         body = self.mutate(s.body)
         if size is s.size and body is s.body:
             return s
