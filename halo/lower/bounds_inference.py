@@ -6,9 +6,13 @@ levels, Realize with empty bounds at store levels) and returns it with
 
 * before `produce f` (at f's compute level): `f.s<k>.<v>.min/.max`, the
   region stage k computes in pure dimension v: what the code that consumes
-  f at this level reads, plus what later stages of f read of f itself;
+  f at this level reads for the consumers' own regions, plus what later
+  stages of f read of f itself. As in Halide, lanes that a consumer's
+  split computes beyond its region (ShiftInwards, RoundUp) do not count:
+  they read values never computed, and nothing reads what they compute;
 * before `realize f` (at f's store level): `f.alloc.<i>.min/.max`, the
-  storage box: everything the realize's body writes or reads of f;
+  storage box: everything the realize's body writes or reads of f, those
+  extra lanes included, so that no access leaves the storage;
 * at the top, for outputs, their stage regions from the output buffers.
 
 Boxes are found by walking statements with a scope of intervals for loop
@@ -92,8 +96,10 @@ class BoxFinder:
     unbounded accesses name the consumer, the producer and the dimension.
     """
 
-    def __init__(self, name, dims, user_names, calls=True, provides=False, kind="func"):
+    def __init__(self, name, dims, user_names, calls=True, provides=False, kind="func",
+                 required=False):
         self.name, self.user_names = name, user_names
+        self.required = required
         self.calls, self.provides, self.kind = calls, provides, kind
         self.box = _Box(dims)
         self.scope: dict = {}
@@ -102,6 +108,7 @@ class BoxFinder:
         self.depth = 0                  # loops entered during this walk
         self.conds: list = []           # enclosing if-conditions
         self.narrowed: set = set()      # let names given a guard-narrowed interval in scope
+        self.regions: set = set()       # ... narrowed to their Func's region (required)
         self.consumer = None
 
     # -- statements ---------------------------------------------------------------------
@@ -147,11 +154,45 @@ class BoxFinder:
             return
         saved = self.lets.get(s.name)
         self.lets[s.name] = s.value
+        region = self._required_part(s.name) if self.required else None
+        saved_iv, was_narrowed = self.scope.get(s.name), s.name in self.narrowed
+        if region is not None:
+            self.scope[s.name] = region
+            self.narrowed.add(s.name)
+            self.regions.add(s.name)
         self.visit(s.body)
+        if region is not None:
+            self._restore(s.name, saved_iv)
+            self.regions.discard(s.name)
+            if not was_narrowed:
+                self.narrowed.discard(s.name)
         if saved is None:
             self.lets.pop(s.name, None)
         else:
             self.lets[s.name] = saved
+
+    def _required_part(self, name):
+        """For a consumer's split pure variable whose loops all run inside
+        this walk (the producer is computed outside them): its loop range
+        narrowed to the region the consumer must compute. As in Halide, the
+        lanes a ShiftInwards or RoundUp split computes beyond that region
+        are not worth computing the producer for: they read values that
+        were never computed (inside the producer's storage, which covers
+        them), and nothing reads their results. Otherwise ten levels of a
+        pyramid each shift a 16-lane vector left of a 4-pixel region and
+        the coarse levels grow geometrically (interpolate)."""
+        from ..ir.mutator import free_variables
+        lo, hi = name + ".min", name + ".max"
+        full = self.full(_v(name))
+        names = free_variables(full)
+        if lo not in names:
+            return None            # not a split pure variable (which starts at its min)
+        loops = names - {lo, hi}
+        if not loops or any(v not in self.scope for v in loops):
+            return None                   # an outer loop of the split is fixed here
+        # (the loops cover the region: their range narrowed to it is the
+        # region itself, and plain names keep a long chain's bounds small)
+        return Interval(_v(lo), _v(hi))
 
     def full(self, e):
         """`e` with every enclosing let substituted, simplified."""
@@ -243,8 +284,13 @@ class BoxFinder:
             # also bound `a` through the guard-narrowed lets; both are sound
             part = simplify(_expand(a, self.lets, self.narrowed))
             from ..ir.mutator import free_variables
-            if free_variables(part) & self.narrowed:
-                iv2 = bounds_of_expr(part, self.scope)
+            through = free_variables(part) & self.narrowed
+            iv2 = bounds_of_expr(part, self.scope) if through else None
+            if through & self.regions and iv2.is_bounded():
+                # a consumer's region alone, not intersected with its loop
+                # range: that would double the bounds of a long chain per stage
+                iv = iv2
+            elif through:
                 iv = Interval(iv2.min if iv.min is None else
                               (iv.min if iv2.min is None else E.Max(iv.min, iv2.min)),
                               iv2.max if iv.max is None else
@@ -387,8 +433,11 @@ def _narrow(cond, scope):
 
 
 def box_touched(stmt, name, dims, user_names, calls=True, provides=False, kind="func",
-                scope=None):
-    bf = BoxFinder(name, dims, user_names, calls, provides, kind)
+                scope=None, required=False):
+    """The box of `name` that `stmt` touches; `required`: only what the
+    consumers' own regions need (BoxFinder._required_part), the region to
+    compute, not to allocate."""
+    bf = BoxFinder(name, dims, user_names, calls, provides, kind, required)
     if scope:
         bf.scope.update(scope)
     bf.visit(stmt)
@@ -405,7 +454,7 @@ class _Infer(IRMutator):
         produce = hoist_region_lets(self.mutate(pc.produce))
         consume = hoist_region_lets(self.mutate(pc.consume))
         f = self.env[pc.name]
-        box = box_touched(consume, f.name, f.dimensions(), self.user_names)
+        box = box_touched(consume, f.name, f.dimensions(), self.user_names, required=True)
         req = [iv if iv is not None else Interval(_c(0), _c(-1)) for iv in box.dims]
         lets = stage_region_lets(f, req, produce, self.user_names)
         body = S.ProducerConsumer(pc.name, produce, consume)
