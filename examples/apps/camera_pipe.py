@@ -21,16 +21,8 @@ strips of 128 rows in parallel, tiles of 2*vec x 2, vectorized, c and the
 two rows unrolled; per strip the denoised and deinterleaved images are
 stored with folded storage (8 and 4 rows) and computed per row pair; green
 at red/blue sites likewise (folded to 2 rows); the demosaic and colour
-correction per tile. Three differences from Halide's schedule, none
-changes a result: no prefetch(); denoised is vectorized but not tiled 2*vec x 2
-(with the tile, halo's interval bounds of the input lose the correlation
-between the row loop's min and max and its input check rejects the call,
-claiming row -114 is read); and the deinterleaved image and green at
-red/blue sites are vectorized with the default tail (shift inwards) rather
-than TailStrategy.RoundUp. halo sizes a producer for the rounded-up loop of
-its consumer, Halide only for the region the consumer needs (the extra lanes
-read unused values), so with RoundUp on this chain of three stages halo
-would need the raw image ~250 columns wider than Halide does.
+correction per tile. One difference from Halide's schedule, which does not
+change a result: no prefetch() (halo has none).
 """
 import sys
 
@@ -161,17 +153,17 @@ def build(hl, input, matrix_3200, matrix_7000, color_temp=3700.0, gamma=2.0,
     matrix.compute_root()
     curve.compute_root()
     denoised.compute_at(processed, yi).store_at(processed, yo).fold_storage(y, 8) \
-        .vectorize(x, 2 * VEC)
+        .tile(x, y, x, y, xi, yii, 2 * VEC, 2).vectorize(xi).unroll(yii)
     deinterleaved.compute_at(processed, yi).store_at(processed, yo).fold_storage(y, 4) \
-        .reorder(c, x, y).vectorize(x, 2 * VEC).unroll(c)
+        .reorder(c, x, y).vectorize(x, 2 * VEC, RoundUp).unroll(c)
     corrected.compute_at(processed, x).reorder(c, x, y).vectorize(x).unroll(y).unroll(c)
     processed.compute_root().reorder(c, x, y).split(y, yo, yi, STRIP) \
         .tile(x, yi, x, yi, xi, yii, 2 * VEC, 2, RoundUp) \
         .vectorize(xi).unroll(yii).unroll(c).parallel(yo)
     g_r.compute_at(processed, yi).store_at(processed, yo) \
-        .vectorize(x, 2 * VEC).fold_storage(y, 2)
+        .vectorize(x, 2 * VEC, RoundUp).fold_storage(y, 2)
     g_b.compute_at(processed, yi).store_at(processed, yo) \
-        .vectorize(x, 2 * VEC).fold_storage(y, 2)
+        .vectorize(x, 2 * VEC, RoundUp).fold_storage(y, 2)
     demosaiced.compute_at(processed, x).vectorize(x).unroll(y).reorder(c, x, y).unroll(c)
     processed.bound(c, 0, 3).bound(x, 0, out_w).bound(y, 0, out_h)
     return processed
