@@ -21,7 +21,10 @@ with the in-scope lets substituted and simplified, and becomes
   c.max - 15)` in an unrolled c of 4, is `c*16 + c.min` for every c
   (c.max - c.min = 63 once the lets are substituted), and a staging
   buffer indexed that way has constant offsets the C compiler can keep
-  in registers (conv_layer's filter tap copies).
+  in registers (conv_layer's filter tap copies);
+* free of the comparisons those ranges settle, in `if`s, selects and
+  lets alike: a bounded output's boundary-condition test and a channel
+  `select(c < 3, ...)` under an unrolled c of 3 go away.
 
 `known` gives values of names defined outside `stmt` (the entry point
 checks that each argument buffer's innermost stride is 1); `outer_lets`
