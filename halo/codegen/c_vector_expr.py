@@ -509,6 +509,10 @@ class VectorExprPrinter:
 
     def shuffle(self, t, first, second, m, picks) -> str:
         """Lanes `picks` of the 2m lanes of first and second (m-lane vectors)."""
+        # gcc makes a two-source shuffle one vpermt2* only when each vector
+        # fits one register; wider, it moves every lane through a scalar
+        # (64 int16 lanes: 128 movzwl/vpinsrw for two loads' even lanes)
+        self.need_native(t)
         self.p.helpers.setdefault("HALO_HAS_SHUFFLEVECTOR", _SHUFFLE_PRELUDE)
         vt = self.vtype(t)
         out = self.p.declare(f"shuf{len(self.p.used)}", "shuf")
