@@ -183,11 +183,9 @@ class BoxFinder:
         the coarse levels grow geometrically (interpolate)."""
         from ..ir.mutator import free_variables
         lo, hi = name + ".min", name + ".max"
-        full = self.full(_v(name))
-        names = free_variables(full)
-        if lo not in names:
+        if lo not in free_variables(self.lets[name]):
             return None            # not a split pure variable (which starts at its min)
-        loops = names - {lo, hi}
+        loops = free_variables(self.full(_v(name))) - {lo, hi}
         if not loops or any(v not in self.scope for v in loops):
             return None                   # an outer loop of the split is fixed here
         # (the loops cover the region: their range narrowed to it is the

@@ -99,10 +99,10 @@ def _index_math(e, budget=64) -> bool:
 
 
 def _settle(e):
-    """A boolean combination whose operands became constants, folded."""
-    if isinstance(e, E.Not) and isinstance(e.a, E.Const):
-        return E.Const(e.type, int(not e.a.value))
-    if isinstance(e, (E.And, E.Or)) and (isinstance(e.a, E.Const) or isinstance(e.b, E.Const)):
+    """A boolean combination (and, or, not) whose operand became a
+    constant, folded; anything else as it is."""
+    if isinstance(e, (E.And, E.Or, E.Not)) and any(
+            isinstance(getattr(e, f, None), E.Const) for f in ("a", "b")):
         return simplify(e)
     return e
 
