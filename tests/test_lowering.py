@@ -340,3 +340,25 @@ def test_producer_is_computed_for_the_consumer_region_not_its_extra_lanes(tail):
     ends = [int(a) + int(b) for a, b in
             re.findall(r"_f_s0_x\w*_end\w* = (-?\d+) \+ (\d+);", src)]
     assert starts and min(starts) == -1 and ends and max(ends) == 5, (starts, ends)
+
+
+def _split_consumer_inside_a_loop(hl, a):
+    x, y, yi = hl.Var("x"), hl.Var("y"), hl.Var("yi")
+    f, g, out = hl.Func("f"), hl.Func("g"), hl.Func("out")
+    f[x, y] = a[hl.clamp(x, 0, 6), hl.clamp(y, 0, 8)] + y
+    g[x, y] = f[x, y - 2] * 3 - f[x + 1, y + 2]
+    out[x, y] = g[x, y - 1]
+    g.split(y, y, yi, 2, hl.TailStrategy.RoundUp).unroll(yi)
+    g.compute_at(out, y)
+    f.compute_root()
+    return out
+
+
+def test_split_consumer_whose_region_varies_inside_the_producer_loop_nest():
+    """The producer (root) is bounded over the whole pipeline, while the
+    split consumer's region is defined per iteration of `out.y`: the region
+    names cannot stand in the producer's bounds (they are not defined at
+    root), so the split ranges over its loops (a fuzz case, seed 2024, where
+    the generated C used `g.s0.y.min` before defining it)."""
+    a = (np.arange(63, dtype=np.int32).reshape(9, 7) * 5) % 17
+    check(_split_consumer_inside_a_loop, [7, 5], [a])

@@ -185,7 +185,10 @@ class BoxFinder:
         lo, hi = name + ".min", name + ".max"
         if lo not in free_variables(self.lets[name]):
             return None            # not a split pure variable (which starts at its min)
-        loops = free_variables(self.full(_v(name))) - {lo, hi}
+        names = free_variables(self.full(_v(name)))
+        if lo not in names:
+            return None   # the region itself varies inside the walk: its names are not defined here
+        loops = names - {lo, hi}
         if not loops or any(v not in self.scope for v in loops):
             return None                   # an outer loop of the split is fixed here
         # (the loops cover the region: their range narrowed to it is the
