@@ -62,12 +62,18 @@ def fold_lets(stmt: S.Stmt, known: dict | None = None, outer_lets=()) -> S.Stmt:
     return fold.mutate(stmt)
 
 
-def _nodes(e) -> int:
-    n = 1
-    for f in ("a", "b", "value", "condition", "true_value", "false_value"):
-        c = getattr(e, f, None)
-        if isinstance(c, E.Expr):
-            n += _nodes(c)
+def _nodes(e, limit=None) -> int:
+    """Nodes of e (counting stops a little past `limit`)."""
+    n, stack = 0, [e]
+    while stack:
+        x = stack.pop()
+        n += 1
+        if limit is not None and n > limit:
+            break
+        for f in ("a", "b", "value", "condition", "true_value", "false_value"):
+            c = getattr(x, f, None)
+            if isinstance(c, E.Expr):
+                stack.append(c)
     return n
 
 
@@ -121,8 +127,8 @@ class _Fold(IRMutator):
 
     def canonical(self, e):
         """e with the lets in scope substituted, simplified (None if too big)."""
-        if not _foldable(e):
-            return None
+        if not _foldable(e) or _nodes(e, _MAX_NODES) > _MAX_NODES:
+            return None       # (simplifying a huge value may recurse past Python's limit)
         c = simplify(substitute(self.scope, e))
         return c if _nodes(c) <= _MAX_NODES else None
 
