@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 import halo
 from halo.ir import expr as E
@@ -463,3 +464,98 @@ def test_strided_shuffles_fit_one_register():
     src = halo.Pipeline(_even_odd_sum(halo, halo.Buffer(a))).c_source(halo.Target("host-avx512"))
     shuffles = re.findall(r"(halo_\w+) _shuf\w*;", src)
     assert shuffles and set(shuffles) == {"halo_i16x32"}, shuffles
+
+
+def _sum_of_16_bit_products(a, b, c, m, lanes):
+    """Colour-matrix style sums: uniform x varying pairs, a varying x
+    varying pair, a product left alone and terms that are not products."""
+    x = halo.Var("x")
+    A, B, C = (halo.Buffer(v, n) for v, n in ((a, "a"), (b, "b"), (c, "c")))
+    M = [halo.Param(halo.Int(16), f"m{k}", int(v)) for k, v in enumerate(m)]
+    ia, ib, ic = halo.i32(A[x]), halo.i32(B[x]), halo.i32(C[x])
+    f = halo.Func("dot16")
+    f[x] = M[3] + M[0] * ia + M[1] * ib + M[2] * ic + ia * ib + x * 3 + ic * -32767 + ia * 4
+    f.vectorize(x, lanes)
+    return f
+
+
+def _sum_of_16_bit_products_numpy(a, b, c, m):
+    a, b, c, m = (v.astype(np.int64) for v in (a, b, c, m))
+    x = np.arange(a.size, dtype=np.int64)
+    total = m[3] + m[0] * a + m[1] * b + m[2] * c + a * b + x * 3 + c * -32767 + a * 4
+    return total.astype(np.int32)          # int32 arithmetic wraps
+
+
+@pytest.mark.parametrize("target", ["host", "x86-64-linux-avx512", "x86-64-linux-avx2",
+                                    "x86-64-linux", "portable"])
+def test_sums_of_16_bit_products_use_multiply_add(target, monkeypatch):
+    """int32 sums of widened int16/uint8 products print as pmaddwd (two
+    products per instruction) and vpdpwssd where AVX-512 VNNI is targeted,
+    as Halide's x86 backend does; exact at the int16 extremes, where two
+    products of -32768 * -32768 wrap int32, and equal to the portable C
+    the macros fall back to (`portable`: the compiler's x86 macros
+    undefined)."""
+    from halo.runtime.compiler import find_compiler
+    rng = np.random.default_rng(3)
+    n = 256
+    a = rng.integers(-32768, 32768, n, dtype=np.int16)
+    b = rng.integers(-32768, 32768, n, dtype=np.int16)
+    c = rng.integers(0, 256, n, dtype=np.uint8)
+    a[:4], b[:4], c[:4] = [-32768, -32768, 32767, 0], [-32768, 32767, -32768, 5], [255, 0, 1, 2]
+    m = np.array([-32768, 32767, -7, 12345], dtype=np.int16)
+    if target == "portable":
+        cc = " ".join(find_compiler()) + " " + " ".join(
+            f"-U{f}" for f in ("__SSE2__", "__AVX2__", "__AVX512BW__", "__AVX512VNNI__"))
+        monkeypatch.setenv("CC", cc)
+        find_compiler.cache_clear()
+    try:
+        for lanes in (16, 64):
+            f = _sum_of_16_bit_products(a, b, c, m, lanes)
+            t = halo.Target("host" if target == "portable" else target)
+            np.testing.assert_array_equal(np.asarray(f.realize([n], t)),
+                                          _sum_of_16_bit_products_numpy(a, b, c, m),
+                                          err_msg=f"{target} x{lanes}")
+    finally:
+        find_compiler.cache_clear()
+    src = halo.Pipeline(f).c_source(t)
+    assert "halo_madd16_i32x" in src and "halo_dot16_i32x" in src
+    reg = {"host": "_mm512", "x86-64-linux-avx512": "_mm512", "x86-64-linux-avx2": "_mm256",
+           "x86-64-linux": "_mm", "portable": "_mm512"}[target]
+    assert f"{reg}_madd_epi16" in src and f"{reg}_dpwssd_epi32" in src
+
+
+@pytest.mark.parametrize("dtype", ["int8", "uint8", "int16", "uint16"])
+def test_rounding_average_of_narrow_integers_stays_narrow(dtype):
+    """cast(t, (wide(a) + wide(b) + 1) / 2), or `>> 1`, for every narrow t
+    and wider type: computed in t with no widening (pavgw/pavgb for
+    unsigned t), equal to numpy's widened arithmetic at the extremes."""
+    info = np.iinfo(dtype)
+    rng = np.random.default_rng(11)
+    n = 256
+    a = rng.integers(info.min, info.max + 1, n, dtype=dtype)
+    b = rng.integers(info.min, info.max + 1, n, dtype=dtype)
+    a[:6] = [info.min, info.min, info.max, info.max, info.min, -1 if info.min else 1]
+    b[:6] = [info.min, info.max, info.max, info.min, 0, 1]
+    expected = ((a.astype(np.int64) + b + 1) >> 1).astype(dtype)
+    t = halo.Buffer(a).type()
+    wides = [halo.Int(32), halo.UInt(32)] + ([halo.Int(16), halo.UInt(16)] if t.bits() == 8 else [])
+    x = halo.Var("x")
+    A, B = halo.Buffer(a, "a"), halo.Buffer(b, "b")
+    outs = []
+    for k, wide in enumerate(wides):
+        for lanes in (16, 64):
+            s = halo.cast(wide, A[x]) + halo.cast(wide, B[x]) + 1
+            div, shr = halo.Func(f"div_{k}_{lanes}"), halo.Func(f"shr_{k}_{lanes}")
+            div[x] = halo.cast(t, s / 2)
+            shr[x] = halo.cast(t, s >> 1)
+            div.vectorize(x, lanes)
+            shr.vectorize(x, lanes)
+            outs += [div, shr]
+    p = halo.Pipeline(outs)
+    for f, got in zip(outs, p.realize([n])):
+        np.testing.assert_array_equal(np.asarray(got), expected, err_msg=f.name())
+    src = p.c_source()
+    assert f"halo_avg_{'u' if t.is_uint() else 'i'}{t.bits()}x" in src
+    assert "__builtin_convertvector" not in src         # nothing is widened
+    if t.is_uint():
+        assert f"_avg_epu{t.bits()}(" in src

@@ -71,6 +71,9 @@ _SHUFFLE_PRELUDE = """#if defined(__has_builtin)
 _X86_INTRINSICS = """#if defined(__AVX2__) || defined(__AVX512F__)
 #include <immintrin.h>
 #endif"""
+_SSE2_INTRINSICS = """#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif"""
 _SIDE_EFFECTS = {"print", "print_when", "prefetch", "memo_commit", "memo_hash_buffer"}
 
 
@@ -97,6 +100,18 @@ def _children(e):
 def _has_load(e) -> bool:
     return isinstance(e, E.Load) or any(_has_load(c) for c in _children(e)) or \
         (isinstance(e, E.Let) and (_has_load(e.value) or _has_load(e.body)))
+
+
+def _add_terms(e) -> list:
+    """The terms of a tree of Adds, left to right."""
+    terms, stack = [], [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, E.Add):
+            stack += [x.b, x.a]
+        else:
+            terms.append(x)
+    return terms
 
 
 def _power_of_two(q: int) -> bool:
@@ -235,6 +250,15 @@ class VectorExprPrinter:
                 f"#if {' && '.join(f'defined({n})' for n in need)}\n"
                 f"#define {name}({params}) {intrinsic}\n"
                 f"#else\n#define {name}({params}) {fallback}\n#endif")
+
+    def x86_narrow_ops(self, size):
+        """Intrinsic prefix, register type and needed features of the x86
+        instructions on 8/16-bit integer lanes of a `size`-byte register."""
+        if size == 16:           # (immintrin.h is included for AVX2 and up)
+            self.p.helpers.setdefault("halo_sse2_intrinsics", _SSE2_INTRINSICS)
+        pre, need = {16: ("_mm", "__SSE2__"), 32: ("_mm256", "__AVX2__"),
+                     64: ("_mm512", "__AVX512BW__")}[size]
+        return pre, f"__m{size * 8}i", [need]
 
     def literal(self, t, values) -> str:
         return f"(({self.vtype(t)}){{{', '.join(str(int(v)) for v in values)}}})"
@@ -679,7 +703,107 @@ class VectorExprPrinter:
             return f"(({self.vtype(t)})(({u})({a}) {op} ({u})({b})))"
         return f"({a} {op} {b})"
 
-    def v_Add(self, e): return self.arith(e, "+")
+    def v_Add(self, e):
+        return self.multiply_add(e) or self.arith(e, "+")
+
+    # -- sums of 16-bit products: pmaddwd -------------------------------------------------
+    def let_value(self, e):
+        """The value of a varying let (lets substituted), else `e`."""
+        while isinstance(e, E.Variable) and e.name in self.vvalues:
+            e = self.vvalues[e.name]
+        return e
+
+    def narrow16(self, e):
+        """`e` (int32) when each lane is a 16-bit signed value (a widened
+        int16, int8 or uint8, a small constant), looking through lets; else
+        None."""
+        e = self.let_value(e)
+        if isinstance(e, E.Const):
+            return e if -32768 <= e.value <= 32767 else None
+        if isinstance(e, E.Cast) and not e.value.type.is_float() and not e.value.type.is_bool():
+            src = e.value.type
+            if (src.is_int() and src.bits() <= 16) or (src.is_uint() and src.bits() <= 8):
+                return e
+        return None
+
+    def multiply_add(self, e) -> str | None:
+        """An int32 sum with products of 16-bit values among its terms, as
+        x86's multiply-add of 16-bit pairs (pmaddwd: lo*lo + hi*hi per 32-bit
+        lane, exact, and wrapping where int32 arithmetic wraps), two
+        products per instruction, accumulated with AVX-512 VNNI's vpdpwssd
+        where there is one; Halide's x86 backend does the same, where the
+        widened multiply would be vpmulld (two uops, twice the latency).
+        Pairs are packed as `lo & 0xFFFF | hi << 16` (uniform ones once,
+        as a scalar); a product left alone multiplies its widened lanes by
+        the other factor's low half. Macros fall back to portable C."""
+        t = e.type
+        if t != i32:
+            return None
+        products, rest = [], []
+        for x in _add_terms(e):
+            if isinstance(x, E.Mul) and (self.varies(x.a) or self.varies(x.b)) \
+                    and self.narrow16(x.a) is not None and self.narrow16(x.b) is not None \
+                    and not any(isinstance(f, E.Const) and _power_of_two(abs(f.value))
+                                for f in (x.a, x.b)):       # (a shift is cheaper)
+                # the uniform factor second (packed as a scalar)
+                products.append((x.b, x.a) if self.varies(x.b) else (x.a, x.b))
+            else:
+                rest.append(x)
+        if not products:
+            return None
+        # uniform factors paired with uniform ones: their pack is a scalar
+        products.sort(key=lambda ab: self.varies(ab[1]))
+        self.need_native(t)          # the intrinsics take one register
+        size = 4 * self.width
+        if size not in (16, 32, 64):
+            return None
+        madd, dot = self.x86_multiply_add(size)
+        acc = None
+        for x in rest:
+            acc = x if acc is None else E.Add(acc, x)
+        code = None if acc is None else self.vector(acc)
+        while products:
+            (a, b), products = products[0], products[1:]
+            if products:
+                (c, d), products = products[0], products[1:]
+                x, y = self.pack16(a, c), self.pack16(b, d)
+            else:
+                x, y = self.vector(a), self.pack16(b, None)
+            code = f"{madd}({x}, {y})" if code is None else f"{dot}({code}, {x}, {y})"
+        return code
+
+    def pack16(self, lo, hi) -> str:
+        """Two 16-bit values in one int32 lane, `lo` in the low half (hi
+        None: 0)."""
+        vt, ut = self.vtype(i32), self.vtype(UInt(32))
+        if not self.varies(lo) and (hi is None or not self.varies(hi)):
+            packed = f"((uint32_t)(uint16_t)({self.scalar(lo)}))"
+            if hi is not None:
+                packed = f"({packed} | ((uint32_t)({self.scalar(hi)}) << 16))"
+            return self.broadcast(i32, f"(int32_t){packed}")
+        code = f"(({ut})({self.vector(lo)}) & 0xFFFFu)"
+        if hi is not None:
+            code = f"({code} | (({ut})({self.vector(hi)}) << 16))"
+        return f"(({vt}){code})"
+
+    def x86_multiply_add(self, size):
+        """Macros `madd(x, y)` and `dot(acc, x, y)` (acc + madd) on packed
+        int32 vectors of `size` bytes: pmaddwd and vpdpwssd where targeted."""
+        vt, ut, w = self.vtype(i32), self.vtype(UInt(32)), self.width
+        pre, reg, need = self.x86_narrow_ops(size)
+        madd, dot = f"halo_madd16_i32x{w}", f"halo_dot16_i32x{w}"
+        # lo*lo + hi*hi with int32 wrapping (unsigned products)
+        lo = lambda v: f"((({vt})(({ut})({v}) << 16)) >> 16)"
+        hi = lambda v: f"(({vt})({v}) >> 16)"
+        portable = (f"(({vt})(({ut})({lo('x')}) * ({ut})({lo('y')}) "
+                    f"+ ({ut})({hi('x')}) * ({ut})({hi('y')})))")
+        self.x86_macro(madd, "x, y", need,
+                       f"(({vt}){pre}_madd_epi16(({reg})(x), ({reg})(y)))", portable)
+        vnni = ["__AVX512VNNI__"] + (["__AVX512VL__"] if size < 64 else [])
+        self.x86_macro(dot, "acc, x, y", vnni,
+                       f"(({vt}){pre}_dpwssd_epi32(({reg})(acc), ({reg})(x), ({reg})(y)))",
+                       f"(({vt})(({ut})(acc) + ({ut})({madd}(x, y))))")
+        return madd, dot
     def v_Sub(self, e): return self.arith(e, "-")
     def v_Mul(self, e): return self.arith(e, "*")
 
@@ -814,7 +938,47 @@ class VectorExprPrinter:
             bits = t.bits()
             ones = f"(({self.vtype(Int(bits))}){{0}} - {self.mask_code(self.mask(e.value, bits), bits)})"
             return self.convert(ones, Int(bits), t)
+        avg = self.rounding_average(e)
+        if avg is not None:
+            return avg
         return self.convert(self.vector(e.value), src, t)
+
+    def rounding_average(self, e) -> str | None:
+        """`cast(t, (wide(a) + wide(b) + 1) / 2)` with a, b of the narrow
+        integer type t (the mean of two pixels, rounding up), computed in t:
+        `(a | b) - ((a ^ b) >> 1)`, exact with no widening (a + b = 2(a | b)
+        - (a ^ b)); x86's pavgw/pavgb where t is uint16/uint8. The widened
+        sum took two extensions, two adds, a shift and a narrowing per
+        register (camera_pipe's demosaic)."""
+        t, v = e.type, e.value
+        if not (t.is_int() or t.is_uint()) or t.bits() > 16 or \
+                not (v.type.is_int() or v.type.is_uint()) or v.type.bits() <= t.bits():
+            return None
+        if isinstance(v, E.Div) and v.b == E.Const(v.type, 2):
+            v = v.a
+        elif isinstance(v, E.Call) and v.name == "shift_right" and v.args[1] == E.Const(v.type, 1):
+            v = v.args[0]
+        else:
+            return None
+        terms = [self.let_value(x) for x in _add_terms(v)]
+        one = [x for x in terms if x == E.Const(v.type, 1)]
+        pair = [x.value for x in terms if isinstance(x, E.Cast) and x.value.type == t]
+        if len(terms) != 3 or len(one) != 1 or len(pair) != 2:
+            return None
+        a, b = (self.temp(self.vector(x), t) for x in pair)
+        portable = f"(((a) | (b)) - (((a) ^ (b)) >> 1))"
+        if t.is_uint():
+            self.need_native(t)                  # pavgw/pavgb take one register
+        name = f"halo_avg_{type_suffix(t)}x{self.width}"
+        size = t.bytes() * self.width
+        if t.is_uint() and size in (16, 32, 64):
+            pre, reg, need = self.x86_narrow_ops(size)
+            self.x86_macro(name, "a, b", need,
+                           f"(({self.vtype(t)}){pre}_avg_epu{t.bits()}(({reg})(a), ({reg})(b)))",
+                           portable)
+        elif name not in self.p.helpers:
+            self.p.helpers[name] = f"#define {name}(a, b) {portable}"
+        return f"{name}({a}, {b})"
 
     def v_Reinterpret(self, e):
         src = e.value.type
