@@ -4,6 +4,7 @@ and Halide (conftest.check), and for the code shape it exists to produce."""
 from __future__ import annotations
 
 import re
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -365,6 +366,34 @@ def test_vector_gathers_match_the_scalar_lookup():
     # an input table of bytes: no over-reading gather, the scalar lookup
     src = halo.Pipeline(_lut_pipeline(halo, halo.Buffer(t8), halo.Buffer(img), 32, False)).c_source()
     assert "i32gather" not in src
+
+
+def _corners(hl, table, img):
+    """bilateral_grid's slicing, in 2-D: four lookups around a data-dependent
+    row, in the column of x / 8 (the same in an aligned vector of 8 x)."""
+    x = hl.Var("x")
+    i = hl.clamp(hl.cast(hl.Int(32), img[x]), 0, table.height() - 2)
+    xi = x / 8
+    out = hl.Func("out")
+    out[x] = (table[xi, i] * 2 + table[xi + 1, i] * 3) + (table[xi, i + 1] * 5 + table[xi + 1, i + 1])
+    out.vectorize(x, 8)
+    return out
+
+
+def test_lookups_at_offsets_of_one_index_share_its_lanes():
+    """Gathers whose indices differ by a lane-invariant part (x / 8 over an
+    aligned vector, a constant) share one array of lane offsets, and 8 lanes
+    load straight into a vector (gcc inserts them in registers; through a
+    stack array, the vector reload stalls on store forwarding):
+    bilateral_grid's slicing 9.9 -> 8.7 ms on one core."""
+    rng = np.random.default_rng(11)
+    table = rng.standard_normal((9, 17)).astype(np.float32)
+    img = rng.integers(-3, 12, size=120).astype(np.int16)
+    check(_corners, [img.size], [table, img], rtol=1e-6)   # (the C compiler fuses multiply-adds)
+    src = halo.Pipeline(_corners(halo, halo.Buffer(table), halo.Buffer(img))).c_source()
+    uses = Counter(re.findall(r"= \(halo_f32x8\)\{\w+\[(_ix\w*)\[0\]\]", src))
+    assert uses and max(uses.values()) == 2, uses      # aligned: two rows, two columns
+    assert "_got" not in src
 
 
 def test_constant_loop_ranges_decide_shift_inwards_mins():

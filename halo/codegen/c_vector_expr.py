@@ -138,6 +138,7 @@ class VectorExprPrinter:
         self.chunk, self.phase, self.period = 0, 0, 1
         self.varying = {var}
         self.vvalues: dict = {}     # varying let -> value (lets substituted)
+        self.vraw: dict = {}        # varying let -> value as written (names other lets)
         self.uvalues: dict = {}     # uniform let printed inside -> value (substituted)
         self.vec: dict = {}         # varying let -> {slot: code or Mask}
         self.conditions: list = []  # assumed in aligned mode (scalar bool Exprs)
@@ -147,6 +148,7 @@ class VectorExprPrinter:
         self.widest = 1
         self._varies_memo: dict = {}
         self._lanes_memo: dict = {}
+        self._ix_memo: dict = {}
         self._lane_names = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -338,6 +340,7 @@ class VectorExprPrinter:
         """A varying let: its value for this chunk, in a temporary."""
         self.varying.add(name)
         self.vvalues[name] = substitute(self.vvalues, value)
+        self.vraw[name] = value
         if value.type.is_bool():
             m = self.mask(value)
             got = m if m.const is not None else \
@@ -567,14 +570,21 @@ class VectorExprPrinter:
             loads = [f"{buf}[{self.lane_scalar(e.index, k)}]" for k in range(w)]
             return f"(({self.vtype(t)}){{{', '.join(loads)}}})"
         at, ix, iv, ix_type = lanes
-        # lane by lane through memory, as a loop: gcc makes a constructor of
-        # many loads into long insert chains and spills their addresses
-        got = self.p.declare(f"g{len(self.p.used)}", "got")
-        k = self.p.declare(f"k{len(self.p.used)}", "k")
         out = self.p.declare(f"vg{len(self.p.used)}", "vgather")
-        scalar = [f"{self.p.ctype(t)} {got}[{w}];",
-                  f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
-                  f"memcpy(&{out}, {got}, sizeof {out});"]
+        if w <= 8:
+            # a constructor: gcc loads the lanes and inserts them in registers
+            # (through memory, the vector load after 8 scalar stores stalls
+            # on store forwarding: bilateral_grid's slicing 9.9 -> 8.7 ms)
+            scalar = [f"{out} = ({self.vtype(t)}){{"
+                      f"{', '.join(f'{at}[{ix}[{j}]]' for j in range(w))}}};"]
+        else:
+            # lane by lane through memory, as a loop: gcc makes a constructor
+            # of many loads into long insert chains and spills their addresses
+            got = self.p.declare(f"g{len(self.p.used)}", "got")
+            k = self.p.declare(f"k{len(self.p.used)}", "k")
+            scalar = [f"{self.p.ctype(t)} {got}[{w}];",
+                      f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
+                      f"memcpy(&{out}, {got}, sizeof {out});"]
         self.p.pre.append(f"{self.vtype(t)} {out};")
         hw = self.hardware_gather(t, buf, at, iv, ix_type)
         if hw is None:
@@ -655,18 +665,28 @@ class VectorExprPrinter:
         mark = len(self.p.pre)
         try:
             uniform, varying = self.split_index(e.index)
-            iv = self.temp(self.vector(varying), varying.type, "idx")
+            code = self.vector(varying)
         except NotHandled:
             del self.p.pre[mark:]
             return None
+        # gathers at offsets of one lane vector (the corners of a trilinear
+        # lookup) share its array while their lines go to the same list
+        key = (id(self.p.pre), code)
+        hit = self._ix_memo.get(key)
+        if hit is not None and hit[0] is self.p.pre:
+            _, ix, iv = hit
+        else:
+            iv, ix = self.temp(code, varying.type, "idx"), None
         if uniform is not None:
             at = self.p.declare(f"at{len(self.p.used)}", "at")
             self.p.pre.append(f"const {self.p.ctype(e.type)} *{at} = "
                               f"&{buf}[{self.scalar(uniform)}];")
             buf = at
-        ix = self.p.declare(f"ix{len(self.p.used)}", "ix")
-        self.p.pre += [f"{self.p.ctype(varying.type)} {ix}[{self.width}];",
-                       f"memcpy({ix}, &{iv}, sizeof {ix});"]
+        if ix is None:
+            ix = self.p.declare(f"ix{len(self.p.used)}", "ix")
+            self.p.pre += [f"{self.p.ctype(varying.type)} {ix}[{self.width}];",
+                           f"memcpy({ix}, &{iv}, sizeof {ix});"]
+            self._ix_memo[key] = (self.p.pre, ix, iv)
         return buf, ix, iv, varying.type
 
     def split_index(self, e):
@@ -674,8 +694,16 @@ class VectorExprPrinter:
         varying part with the widening casts of integers taken off."""
         if not self.varies(e):
             return e, None
-        if isinstance(e, E.Variable) and e.name in self.vvalues:
-            return self.split_index(self.vvalues[e.name])
+        li = self.lanes_of(e)
+        if li is not None and len(set(li.offsets)) == 1:
+            # the same in every lane (x / 8 on an aligned chunk of 8 x):
+            # uniform, so gathers that differ only by it share their lanes
+            return _plus(li.base, li.offsets[0], e.type), None
+        if isinstance(e, E.Variable) and e.name in self.vraw:
+            value = self.vraw[e.name]
+            uniform, varying = self.split_index(value)
+            # nothing split off: the let's vector, printed once, serves
+            return (None, e) if uniform is None and varying is value else (uniform, varying)
         if isinstance(e, E.Let):
             return self.split_index(substitute({e.name: e.value}, e.body))
         if isinstance(e, E.Add):
