@@ -20,6 +20,7 @@ from .bounds import Interval
 from .bounds_inference import box_touched, hoist_region_lets, infer_bounds, peel_lets
 from ..schedule.legality import check_stage_races
 from .cse import common_subexpression_elimination
+from .hoist_loads import hoist_invariant_loads
 from .gpu_copies import inject_device_copies
 from .gpu_kernels import extract_gpu_kernels
 from .checks import constraint_checks, param_checks, region_checks
@@ -146,6 +147,7 @@ def lower(outputs, name: str, options: LowerOptions | None = None) -> LoweredPip
     # After simplify: compares simplified values; before CSE, which would hide them.
     top_lets = bounds.output_lets + root_lets + region_lets
     body = log("fold_lets", fold_lets, body, _dense_strides(arguments), top_lets)
+    body = log("hoist_invariant_loads", hoist_invariant_loads, body)
     body = log("common_subexpression_elimination", common_subexpression_elimination, body)
     body = log("early_free", insert_early_frees, body)
     # Last: kernels take the final, simplified loops; what stays is host code.

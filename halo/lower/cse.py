@@ -32,7 +32,7 @@ def cse_expr(e: E.Expr, prefix: str = "t") -> E.Expr:
         counts[n] += 1
         if counts[n] > 1:
             return                   # children were counted the first time
-        for child in _children(n):
+        for child in expr_children(n):
             count(child)
         order.append(n)              # post-order: children before parents
 
@@ -43,17 +43,18 @@ def cse_expr(e: E.Expr, prefix: str = "t") -> E.Expr:
     names = {}
     lets = []
     for i, n in enumerate(repeated):
-        value = _Replace(names).mutate_children(n)
+        value = ReplaceExprs(names).mutate_children(n)
         name = f"{prefix}{i}"
         lets.append((name, value))
         names[n] = E.Variable(n.type, name)
-    body = _Replace(names).mutate(e)
+    body = ReplaceExprs(names).mutate(e)
     for name, value in reversed(lets):
         body = E.Let(name, value, body)
     return body
 
 
-def _children(n):
+def expr_children(n):
+    """The expression operands of node n."""
     out = []
     for f in ("a", "b", "value", "condition", "true_value", "false_value", "index", "base",
               "stride", "body"):
@@ -65,7 +66,9 @@ def _children(n):
     return out
 
 
-class _Replace(IRMutator):
+class ReplaceExprs(IRMutator):
+    """Replaces each expression found in `names` (structural equality)."""
+
     def __init__(self, names):
         self.names = names
 
