@@ -90,6 +90,8 @@ class CLikePrinter:
         # element (stack arrays padded, halo_malloc's slack): the vector
         # printer gathers narrow elements from them as 32-bit words
         self.padded_buffers: set[str] = set()
+        # C name -> elements, of Allocates of a constant size (lookup tables)
+        self.table_sizes: dict[str, int] = {}
         self.alloc_sites = 0                    # heap Allocates printed so far
 
     # -- names ---------------------------------------------------------------------------
@@ -551,6 +553,7 @@ class CLikePrinter:
             buf = self.declare(s.name)
             self.stack_buffers.add(buf)
             self.padded_buffers.add(buf)
+            self.table_sizes[buf] = s.size.value
             pad = -(-3 // s.type.bytes()) if s.type.bytes() < 4 else 0
             self.emit("{")
             self.indent += 1

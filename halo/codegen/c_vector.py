@@ -321,15 +321,17 @@ class _BodyPrinter(VectorExprPrinter):
         first = f"{self.scalar(li.base)} + {li.offsets[0]}"
         loop = [f"for (int {k} = 0; {k} < {self.width}; {k}++) "
                 f"{buf}[{first} + {k}] = {at}[{ix}[{k}]];"]
-        hw = self.hardware_gather(e.type, self.p.name(e.buffer), at, iv, ix_type)
-        if hw is None:
-            return loop
-        cond, lines, chunks, n = hw
-        bits = n * e.type.bits()
-        store = {128: "_mm_storeu_si128((__m128i *)", 256: "_mm256_storeu_si256((__m256i *)",
-                 512: "_mm512_storeu_si512((void *)"}[bits]
-        lines += [f"{store}&{buf}[{first} + {i * n}], {c});" for i, c in enumerate(chunks)]
-        return [f"#if {cond}"] + lines + ["#else"] + loop + ["#endif"]
+        table = self.p.name(e.buffer)
+        variants = [v for v in (self.permute_lookup(e.type, table, at, iv, ix_type),
+                                self.hardware_gather(e.type, table, at, iv, ix_type)) if v]
+        out = []
+        for j, (cond, lines, chunks, n) in enumerate(variants):
+            bits = n * e.type.bits()
+            store = {128: "_mm_storeu_si128((__m128i *)", 256: "_mm256_storeu_si256((__m256i *)",
+                     512: "_mm512_storeu_si512((void *)"}[bits]
+            lines += [f"{store}&{buf}[{first} + {i * n}], {c});" for i, c in enumerate(chunks)]
+            out += [f"#{'el' if j else ''}if {cond}"] + lines
+        return out + ["#else"] + loop + ["#endif"] if out else loop
 
     def _values(self, value, t, period):
         """(first lane, vector, lanes) pieces of the current chunk's value."""

@@ -586,33 +586,93 @@ class VectorExprPrinter:
                       f"for (int {k} = 0; {k} < {w}; {k}++) {got}[{k}] = {at}[{ix}[{k}]];",
                       f"memcpy(&{out}, {got}, sizeof {out});"]
         self.p.pre.append(f"{self.vtype(t)} {out};")
-        hw = self.hardware_gather(t, buf, at, iv, ix_type)
-        if hw is None:
+        variants = [v for v in (self.permute_lookup(t, buf, at, iv, ix_type),
+                                self.hardware_gather(t, buf, at, iv, ix_type)) if v]
+        if not variants:
             self.p.pre += scalar
             return out
-        cond, lines, chunks, n = hw
-        # the chunks joined in registers (through memory, a load spanning
-        # two narrower stores would stall on store forwarding)
-        parts = []
-        for c in chunks:
-            part = self.p.declare(f"gp{len(self.p.used)}", "gpart")
-            lines.append(f"const {self.vtype(t, n)} {part} = ({self.vtype(t, n)})({c});")
-            parts.append(part)
-        while len(parts) > 1:
-            n *= 2
-            joined = []
-            for x, y in zip(parts[::2], parts[1::2]):
-                j = self.p.declare(f"gp{len(self.p.used)}", "gpart")
-                lines.append(f"const {self.vtype(t, n)} {j} = __builtin_shufflevector({x}, {y}, "
-                             f"{', '.join(map(str, range(n)))});")
-                joined.append(j)
-            parts = joined
-        lines.append(f"{out} = {parts[0]};")
-        if len(chunks) > 1:
-            self.p.helpers.setdefault("HALO_HAS_SHUFFLEVECTOR", _SHUFFLE_PRELUDE)
-            cond += " && HALO_HAS_SHUFFLEVECTOR"
-        self.p.pre += [f"#if {cond}"] + lines + ["#else"] + scalar + ["#endif"]
+        for k, (cond, lines, chunks, n) in enumerate(variants):
+            # the chunks joined in registers (through memory, a load spanning
+            # two narrower stores would stall on store forwarding)
+            parts = []
+            for c in chunks:
+                part = self.p.declare(f"gp{len(self.p.used)}", "gpart")
+                lines.append(f"const {self.vtype(t, n)} {part} = ({self.vtype(t, n)})({c});")
+                parts.append(part)
+            while len(parts) > 1:
+                n *= 2
+                joined = []
+                for x, y in zip(parts[::2], parts[1::2]):
+                    j = self.p.declare(f"gp{len(self.p.used)}", "gpart")
+                    lines.append(f"const {self.vtype(t, n)} {j} = __builtin_shufflevector({x}, "
+                                 f"{y}, {', '.join(map(str, range(n)))});")
+                    joined.append(j)
+                parts = joined
+            lines.append(f"{out} = {parts[0]};")
+            if len(chunks) > 1:
+                self.p.helpers.setdefault("HALO_HAS_SHUFFLEVECTOR", _SHUFFLE_PRELUDE)
+                cond += " && HALO_HAS_SHUFFLEVECTOR"
+            self.p.pre += [f"#{'el' if k else ''}if {cond}"] + lines
+        self.p.pre += ["#else"] + scalar + ["#endif"]
         return out
+
+    # Tables of up to this many bytes are looked up with byte permutes.
+    permute_table_limit = 1024
+
+    def permute_lookup(self, t, buf, at, iv, ix_type):
+        """Lanes `at[iv[k]]` of an 8-bit table that halo allocated with a
+        constant size of at most 1 KiB (camera_pipe's tone curve), looked up
+        in registers with AVX512-VBMI byte permutes: the table in 64-byte
+        registers, each vpermi2b picks from 128 entries, the index's high
+        bits choose which result each lane keeps. 64 lanes cost 8 permutes
+        and 7 blends where gathers take 4 vpgatherdd of 16 lanes (and this
+        reads no byte outside the table). Same contract as hardware_gather."""
+        w, size = self.width, self.p.table_sizes.get(buf)
+        bits = ix_type.bits()
+        if t.bytes() != 1 or size is None or size > self.permute_table_limit \
+                or (bits, w) not in ((16, 32), (32, 16)):
+            return None                  # (an index vector of one zmm register)
+        self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
+        regs = -(-size // 64)
+        key = (id(self.p.pre), "table", buf)
+        hit = self._ix_memo.get(key)
+        lines = []
+        if hit is not None and hit[0] is self.p.pre:
+            table = hit[1]
+        else:
+            stem = self.p.declare(f"tbl{len(self.p.used)}", "table")
+            table = [f"{stem}_{r}" for r in range(regs + regs % 2)]
+            for r in range(regs):
+                n = min(64, size - 64 * r)
+                mask = "~(__mmask64)0" if n == 64 else f"(__mmask64)0x{(1 << n) - 1:x}"
+                lines.append(f"const __m512i {table[r]} = _mm512_maskz_loadu_epi8({mask}, "
+                             f"(const void *)&{buf}[{64 * r}]);")
+            if regs % 2:
+                lines.append(f"const __m512i {table[regs]} = _mm512_setzero_si512();")
+            self._ix_memo[key] = (self.p.pre, table)
+        # indices from the table's start (`at` may be an offset into it),
+        # in the index's own lanes: they are below the table's size
+        ct = f"int{bits}_t"
+        rel = self.p.declare(f"rel{len(self.p.used)}", "rel")
+        lo = self.p.declare(f"lo{len(self.p.used)}", "lo")
+        hi = self.p.declare(f"hi{len(self.p.used)}", "hi")
+        to_bytes = "_mm512_cvtepi16_epi8" if bits == 16 else "_mm512_cvtepi32_epi8"
+        widen = "_mm512_castsi256_si512" if bits == 16 else "_mm512_castsi128_si512"
+        et = f"const {self.p.ctype(t)} *"
+        lines.append(f"const __m512i {rel} = _mm512_add_epi{bits}((__m512i){iv}, "
+                     f"_mm512_set1_epi{bits}(({ct})(({et}){at} - ({et}){buf})));")
+        srl = "_mm512_srli_epi16" if bits == 16 else "_mm512_srli_epi32"
+        lines += [f"const __m512i {lo} = {widen}({to_bytes}({rel}));",
+                  f"const __m512i {hi} = {widen}({to_bytes}({srl}({rel}, 7)));"]
+        got = self.p.declare(f"lut{len(self.p.used)}", "lut")
+        lines.append(f"__m512i {got} = _mm512_permutex2var_epi8({table[0]}, {lo}, {table[1]});")
+        for k in range(1, -(-regs // 2)):
+            lines.append(f"{got} = _mm512_mask_mov_epi8({got}, _mm512_cmpeq_epi8_mask({hi}, "
+                         f"_mm512_set1_epi8({k})), _mm512_permutex2var_epi8({table[2 * k]}, "
+                         f"{lo}, {table[2 * k + 1]}));")
+        narrow = "_mm512_castsi512_si256" if w == 32 else "_mm512_castsi512_si128"
+        return ("defined(__AVX512VBMI__) && defined(__AVX512BW__)", lines,
+                [f"{narrow}({got})"], w)
 
     def hardware_gather(self, t, buf, at, iv, ix_type):
         """x86 gather instructions for lanes `at[iv[k]]`: (the #if condition
