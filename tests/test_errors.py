@@ -1015,3 +1015,42 @@ def test_memoize_of_a_func_fused_by_compute_with():
                                               r"its loops are fused with mw_f0's "
                                               r"\(compute_with\)"):
         out.realize([4, 3])
+
+
+def test_an_output_over_its_own_input_reads_the_input_as_it_was():
+    """Realizing into an array that is also an input (or overlaps one) gives
+    numpy's answer for `out=`: the input as it was before the call, not as
+    the pipeline's own stores left it (before, `f[x] = a[x] + 1` into a[1:]
+    ran as a running sum, its loop reading what it had just written)."""
+    x = hl.Var("x")
+    ip = hl.ImageParam(hl.Float(32), 1, "ip")
+    f = hl.Func("f")
+    f[x] = ip[x] + 1
+    run = hl.Pipeline(f).compile_to_callable([ip])
+    a = np.arange(100, dtype=np.float32)
+    expected = np.concatenate([a[:1], a[:99] + 1])
+    run(a, a[1:])
+    np.testing.assert_array_equal(a, expected)
+    b = np.arange(100, dtype=np.float32)           # the same through realize()
+    ip.set(hl.Buffer(b))
+    f.realize(hl.Buffer(b[1:]))
+    np.testing.assert_array_equal(b, expected)
+    c = np.arange(100, dtype=np.float32)           # in place, reading ahead and behind
+    g = hl.Func("g")
+    g[x] = ip[hl.max(x - 1, 0)] + ip[hl.min(x + 1, 99)]
+    ip.set(hl.Buffer(c))
+    g.realize(hl.Buffer(c))
+    d = np.arange(100, dtype=np.float32)
+    np.testing.assert_array_equal(c, d[np.maximum(np.arange(100) - 1, 0)]
+                                  + d[np.minimum(np.arange(100) + 1, 99)])
+
+
+def test_outputs_that_overlap_each_other_are_refused():
+    x = hl.Var("x")
+    f = hl.Func("f")
+    f[x] = (x, x * 2)
+    a = np.zeros(20, dtype=np.int32)
+    with pytest.raises(hl.BufferError, match=r"Output buffers f.* overlap in memory"):
+        f.realize([hl.Buffer(a[:10]), hl.Buffer(a[5:15])])
+    f.realize([hl.Buffer(a[:10]), hl.Buffer(a[10:])])      # side by side: fine
+    np.testing.assert_array_equal(a, np.concatenate([np.arange(10), np.arange(10) * 2]))

@@ -144,6 +144,7 @@ class CompiledPipeline:
             slots = _Slots(self.arguments)
             slots.lock.acquire()
         try:
+            values = unaliased(self.arguments, values)
             self._fill(slots, values)
             written = host_call_states(self.arguments, values)   # newer device data first
             self._check(self._call(slots.argv, slots.minsv))
@@ -163,6 +164,31 @@ class CompiledPipeline:
             res.append((idx, [(out[k + 2 * d], out[k + 2 * d + 1]) for d in range(dims)]))
             k += 2 * dims
         return res
+
+
+def unaliased(arguments, values):
+    """`values` with every input that shares memory with an output replaced
+    by a copy, as numpy's `out=` does: the pipeline reads its inputs as they
+    were before the call, not as its own stores left them (`f[x] = a[x - 1]`
+    realized into `a` itself). Two outputs that overlap are an error: no
+    order of their stores is right. The test is numpy's bounds check
+    (may_share_memory), a few microseconds a pair."""
+    outs = [(a, v[0]) for a, v in zip(arguments, values)
+            if a.kind == "output" and v[0].size]
+    if not outs:
+        return values
+    for k, (a, arr) in enumerate(outs):
+        for b, other in outs[k + 1:]:
+            if np.may_share_memory(arr, other):
+                raise BufferError(f"Output buffers {a.user_name} and {b.user_name} overlap in "
+                                  f"memory: pass separate arrays")
+    new = None
+    for i, (a, v) in enumerate(zip(arguments, values)):
+        if a.kind == "input" and v[0].size and \
+                any(np.may_share_memory(v[0], arr) for _, arr in outs):
+            new = new or list(values)
+            new[i] = (v[0].copy(), v[1])
+    return values if new is None else new
 
 
 def host_call_states(arguments, values):
