@@ -113,6 +113,25 @@ def test_cpu_pipeline_reads_newer_device_data():
 
 
 @needs_opencl
+def test_cpu_pipeline_in_place_on_a_device_buffer_reads_its_newer_data():
+    """Realized into its own input whose newest data is on the device: the
+    input is brought to the host before it is copied (numpy's out= rule),
+    not copied stale."""
+    t = halo.Target(OPENCL)
+    a = np.arange(8 * 8, dtype=np.int32).reshape(8, 8)
+    mid = halo.Buffer(halo.Int(32), [8, 8]).device_malloc(t)
+    _scale(halo.Buffer(a), 3).realize(mid, t)
+    assert mid.device_dirty()
+    x, y = halo.Var("x"), halo.Var("y")
+    g = halo.Func("shift_in_place")
+    g[x, y] = mid[x, halo.max(y - 1, 0)] + 1
+    g.realize(mid)
+    expected = a * 3
+    expected = expected[np.maximum(np.arange(8) - 1, 0)] + 1
+    np.testing.assert_array_equal(np.asarray(mid), expected)
+
+
+@needs_opencl
 def test_views_of_a_device_buffer_see_its_data():
     t = halo.Target(OPENCL)
     a = np.arange(8 * 8, dtype=np.int32).reshape(8, 8)
