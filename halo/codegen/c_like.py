@@ -90,7 +90,8 @@ class CLikePrinter:
         # element (stack arrays padded, halo_malloc's slack): the vector
         # printer gathers narrow elements from them as 32-bit words
         self.padded_buffers: set[str] = set()
-        # C name -> elements, of Allocates of a constant size (lookup tables)
+        # C name -> elements, of the stack arrays (constant size: a lookup
+        # table the vector printer may hold in registers)
         self.table_sizes: dict[str, int] = {}
         self.alloc_sites = 0                    # heap Allocates printed so far
 

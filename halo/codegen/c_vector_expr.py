@@ -148,7 +148,7 @@ class VectorExprPrinter:
         self.widest = 1
         self._varies_memo: dict = {}
         self._lanes_memo: dict = {}
-        self._ix_memo: dict = {}
+        self._once: dict = {}       # (statement's line list, key) -> what it printed
         self._lane_names = 0
 
     # -- helpers ---------------------------------------------------------------------------
@@ -269,6 +269,17 @@ class VectorExprPrinter:
         name = self.p.declare(f"{hint}{len(self.p.used)}", hint)
         self.p.pre.append(f"const {self.vtype(t)} {name} = {code};")
         return name
+
+    def printed_once(self, key):
+        """What the statement being printed already declared under `key`
+        (a gather's lane array, a table's registers), or None. Valid while
+        its lines go to the same list (not from a select's branch into the
+        statement, nor across statements)."""
+        hit = self._once.get((id(self.p.pre), key))
+        return hit[1] if hit is not None and hit[0] is self.p.pre else None
+
+    def remember(self, key, value):
+        self._once[(id(self.p.pre), key)] = (self.p.pre, value)   # (the list stays alive)
 
     def scalar(self, e) -> str:
         return self.p.expr(e)
@@ -634,12 +645,9 @@ class VectorExprPrinter:
             return None                  # (an index vector of one zmm register)
         self.p.helpers.setdefault("halo_x86_intrinsics", _X86_INTRINSICS)
         regs = -(-size // 64)
-        key = (id(self.p.pre), "table", buf)
-        hit = self._ix_memo.get(key)
         lines = []
-        if hit is not None and hit[0] is self.p.pre:
-            table = hit[1]
-        else:
+        table = self.printed_once(("table", buf))
+        if table is None:
             stem = self.p.declare(f"tbl{len(self.p.used)}", "table")
             table = [f"{stem}_{r}" for r in range(regs + regs % 2)]
             for r in range(regs):
@@ -649,7 +657,7 @@ class VectorExprPrinter:
                              f"(const void *)&{buf}[{64 * r}]);")
             if regs % 2:
                 lines.append(f"const __m512i {table[regs]} = _mm512_setzero_si512();")
-            self._ix_memo[key] = (self.p.pre, table)
+            self.remember(("table", buf), table)
         # indices from the table's start (`at` may be an offset into it),
         # in the index's own lanes: they are below the table's size
         ct = f"int{bits}_t"
@@ -731,10 +739,9 @@ class VectorExprPrinter:
             return None
         # gathers at offsets of one lane vector (the corners of a trilinear
         # lookup) share its array while their lines go to the same list
-        key = (id(self.p.pre), code)
-        hit = self._ix_memo.get(key)
-        if hit is not None and hit[0] is self.p.pre:
-            _, ix, iv = hit
+        hit = self.printed_once(("lanes", code))
+        if hit is not None:
+            ix, iv = hit
         else:
             iv, ix = self.temp(code, varying.type, "idx"), None
         if uniform is not None:
@@ -746,7 +753,7 @@ class VectorExprPrinter:
             ix = self.p.declare(f"ix{len(self.p.used)}", "ix")
             self.p.pre += [f"{self.p.ctype(varying.type)} {ix}[{self.width}];",
                            f"memcpy({ix}, &{iv}, sizeof {ix});"]
-            self._ix_memo[key] = (self.p.pre, ix, iv)
+            self.remember(("lanes", code), (ix, iv))
         return buf, ix, iv, varying.type
 
     def split_index(self, e):

@@ -130,7 +130,7 @@ class _Fold(IRMutator):
         if not _foldable(e) or _nodes(e, _MAX_NODES) > _MAX_NODES:
             return None       # (simplifying a huge value may recurse past Python's limit)
         c = simplify(substitute(self.scope, e))
-        return c if _nodes(c) <= _MAX_NODES else None
+        return c if _nodes(c, _MAX_NODES) <= _MAX_NODES else None
 
     def fold(self, e):
         c = self.canonical(e)
